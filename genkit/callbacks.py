@@ -1,0 +1,126 @@
+"""Training callbacks: Keras-style hooks, and the built-in loggers (CSV metrics, TensorBoard, progress).
+
+A downstream library passes its own :class:`Callback` to ``genkit.train`` to plug in its logging.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class Callback:
+    """Hooks called by the trainer; override the ones you need."""
+
+    def on_train_begin(self, trainer: Any) -> None:
+        """Before the first epoch; ``trainer.model`` and ``trainer.spec`` are available."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Before an epoch (1-based)."""
+
+    def on_step_end(self, step: int, loss: float | None) -> None:
+        """After a training step; ``loss`` is given only every few steps (reading it costs a sync)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        """After an epoch with its metrics (training means, validation, timing)."""
+
+    def on_train_end(self, history: list[dict[str, float]]) -> None:
+        """After the last epoch."""
+
+
+class MetricsCSV(Callback):
+    """Appends one row per epoch to a CSV file, flushed so a crash loses nothing written."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.columns: list[str] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        new = self.columns is None
+        if new:
+            self.columns = list(logs)
+        with self.path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({k: logs.get(k, "") for k in self.columns})
+
+
+class TensorBoard(Callback):
+    """Scalars every epoch; sample and reconstruction images every ``image_every`` epochs."""
+
+    def __init__(self, log_dir: str | Path, image_every: int = 1, examples: np.ndarray | None = None):
+        self.log_dir = Path(log_dir)
+        self.image_every = image_every
+        self.examples = examples
+        self.writer: Any = None
+        self.model: Any = None
+
+    def on_train_begin(self, trainer: Any) -> None:
+        import tensorflow as tf
+
+        self.model = trainer.model
+        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        import tensorflow as tf
+
+        from genkit.pictures import image_grid, is_image
+
+        with self.writer.as_default(step=epoch):
+            for key, value in logs.items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
+            model = self.model
+            if is_image(model.data_shape) and epoch % self.image_every == 0:
+                if model.prior is not None:
+                    tf.summary.image("samples", image_grid(model.sample(16))[None])
+                if self.examples is not None:
+                    recon = model.reconstruct(self.examples)
+                    tf.summary.image("reconstructions", image_grid(np.concatenate([self.examples, recon]), 8)[None])
+        self.writer.flush()
+
+    def on_train_end(self, history: list[dict[str, float]]) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Progress(Callback):
+    """A rich progress bar over epochs and steps with the current loss, and one line per epoch."""
+
+    def __init__(self, epochs: int, steps_per_epoch: int, console: Any = None):
+        from rich.console import Console
+
+        self.epochs, self.steps = epochs, steps_per_epoch
+        self.console = console or Console()
+        self.bar: Any = None
+
+    def on_train_begin(self, trainer: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[loss]}"), TimeRemainingColumn(),
+            console=self.console, transient=True,
+        )
+        self.bar.start()
+        self.epoch_task = self.bar.add_task("epochs", total=self.epochs, loss="")
+        self.step_task = self.bar.add_task("steps", total=self.steps, loss="")
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.bar.reset(self.step_task, total=self.steps, description=f"epoch {epoch}/{self.epochs}", loss="")
+
+    def on_step_end(self, step: int, loss: float | None) -> None:
+        fields = {"loss": f"loss {loss:.4f}"} if loss is not None else {}
+        self.bar.update(self.step_task, advance=1, **fields)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.bar.update(self.epoch_task, advance=1)
+        shown = [f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "step")]
+        self.console.print(f"epoch {epoch}/{self.epochs}: " + ", ".join(shown), highlight=False)
+
+    def on_train_end(self, history: list[dict[str, float]]) -> None:
+        self.bar.stop()

@@ -1,0 +1,119 @@
+"""The ``genkit`` command line: run, validate, list.
+
+A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
+no traceback. TensorFlow is imported lazily and quietly, after the arguments are parsed.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+EXIT_USER_ERROR = 2
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings API
+    return f"warning: {message}\n"
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn GenkitError into a clean message and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from genkit.quiet import import_tensorflow_quietly
+
+        warnings.formatwarning = _format_warning
+        import_tensorflow_quietly()
+        from genkit.errors import GenkitError
+
+        try:
+            return command(*args, **kwargs)
+        except GenkitError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genkit")
+def main() -> None:
+    """genkit: generative autoencoders from plugin components (TensorFlow, TFP, Keras 3)."""
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/<spec name>).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+@_user_errors
+def run(spec_file: str, out: str | None, overwrite: bool, quiet: bool) -> None:
+    """Train the model SPEC_FILE describes and write a run directory."""
+    from genkit.runs import train
+    from genkit.spec import load_spec
+
+    spec = load_spec(spec_file)
+    out_dir = Path(out) if out else Path("runs") / spec.name
+    result = train(spec, out_dir, overwrite=overwrite, progress=not quiet)
+    last = result.history[-1]
+    click.echo(f"done: {result.run_dir} (final loss {last['loss']:.4f}" +
+               (f", validation loss {last['val_loss']:.4f})" if "val_loss" in last else ")"))
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.option("--show", is_flag=True, help="Print the resolved spec (every default filled in).")
+@_user_errors
+def validate(spec_file: str, show: bool) -> None:
+    """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
+    from genkit.assemble import build
+    from genkit.data import prepare_data
+    from genkit.errors import GenkitError
+    from genkit.spec import load_spec
+    from genkit.yaml_source import dump_yaml
+
+    spec = load_spec(spec_file)
+    data = prepare_data(spec)
+    model = build(spec, data.data_shape)
+    problem = model.likelihood.check_data(data.train.x)
+    if problem:
+        raise GenkitError(f"{spec_file}: {problem}")
+    if show:
+        click.echo(dump_yaml(spec.to_dict()), nl=False)
+    click.echo(
+        f"ok: {spec_file} is valid: model '{spec.model}', {model.count_params():,} parameters, "
+        f"{len(data.train)} training examples of shape {data.data_shape}"
+    )
+
+
+@main.command(name="list")
+@click.argument("kind", required=False)
+@_user_errors
+def list_components(kind: str | None) -> None:
+    """Print registered components (of KIND, or all) with their arguments and summaries."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from genkit.errors import GenkitError
+    from genkit.registry import KINDS, registry
+    from genkit.signature import spec_arguments
+
+    if kind is not None:
+        kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
+        if kind not in KINDS:
+            raise GenkitError(f"unknown component kind '{kind}'; kinds are: {', '.join(KINDS)}")
+    console = Console(width=max(Console().width, 120))
+    for name in [kind] if kind else list(KINDS):
+        table = Table(title=f"{name}s", title_justify="left", show_lines=False)
+        for column in ("name", "arguments", "description", "package"):
+            table.add_column(column, overflow="fold")
+        for entry in registry(name).entries():
+            arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
+            table.add_row(entry.name, arguments, entry.summary, entry.origin)
+        console.print(table)

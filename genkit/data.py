@@ -1,0 +1,84 @@
+"""From a spec's ``data`` entry to float32 arrays ready for training.
+
+Applies genkit's dataset options to any dataset plugin: uint8 scaling to [0, 1], ``limit``,
+the seeded validation split and static binarization. Dynamic binarization happens in the
+training step (a fresh Bernoulli draw every time an example is seen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from genkit.components import ArrayData
+from genkit.errors import GenkitError
+from genkit.plugins_util import instantiate
+from genkit.spec import Spec
+
+
+@dataclass
+class PreparedData:
+    """The splits a run uses and the shape of one example."""
+
+    train: ArrayData
+    validation: ArrayData | None
+    data_shape: tuple[int, ...]
+    num_classes: int
+
+
+def _to_float(x: np.ndarray, where: str) -> np.ndarray:
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise GenkitError(f"{where}: data must be numeric (uint8 or float), got dtype {x.dtype}")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise GenkitError(f"{where}: data holds NaN or infinite values")
+    return x
+
+
+def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 7])
+    return (rng.uniform(size=x.shape) < x).astype(np.float32)
+
+
+def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayData:
+    """One split of the spec's dataset, as float32 in genkit's conventions (limit applied)."""
+    dataset = dataset if dataset is not None else instantiate("dataset", spec.data, "data")
+    if split not in dataset.splits:
+        raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
+    arrays = dataset.load(split)
+    where = f"dataset '{spec.data['type']}' ({split} split)"
+    if arrays.x.ndim < 2:
+        raise GenkitError(f"{where}: expected an array of examples [N, ...], got shape {arrays.x.shape}")
+    if len(arrays) == 0:
+        raise GenkitError(f"{where}: the dataset is empty")
+    arrays.x = _to_float(arrays.x, where)
+    options = spec.data_options
+    if options.limit is not None:
+        arrays = arrays.subset(np.arange(min(options.limit, len(arrays))))
+    if options.binarize == "static":
+        arrays.x = _binarize_static(arrays.x, spec.train.seed + (0 if split == "train" else 1))
+    return arrays
+
+
+def prepare_data(spec: Spec) -> PreparedData:
+    """Training and validation arrays for a run, checked against the batch size."""
+    train = load_split(spec, "train")
+    options = spec.data_options
+    validation = None
+    n_val = int(round(len(train) * options.validation_split))
+    if n_val > 0:
+        order = np.random.default_rng([spec.train.seed, 11]).permutation(len(train))
+        validation, train = train.subset(np.sort(order[:n_val])), train.subset(np.sort(order[n_val:]))
+    if len(train) == 0:
+        raise GenkitError("no training examples are left after the validation split (data.validation_split)")
+    if spec.train.batch_size > len(train):
+        raise GenkitError(
+            f"train.batch_size is {spec.train.batch_size} but there are only {len(train)} training examples; "
+            "lower the batch size or use more data"
+        )
+    num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
+    return PreparedData(train, validation, tuple(int(d) for d in train.x.shape[1:]), num_classes)

@@ -1,0 +1,200 @@
+"""GenerativeAutoencoder: one Keras model that composes the components.
+
+    q = posterior(encoder(x))             # tfd.Distribution over z
+    z = q.sample()                        # reparameterized
+    p_x = likelihood(decoder(z))          # tfd.Distribution over x
+    loss = -p_x.log_prob(x) + weight * divergence(q, prior, z)
+
+AE, VAE, beta-VAE (and, through divergence phases, AAE) are choices of components, not
+subclasses. Randomness inside training comes from stateless seeds derived from the run seed and
+a step counter stored with the weights, so a run is reproducible on CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from genkit.components import Decoder, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
+from genkit.errors import GenkitError
+
+tfd = tfp.distributions
+
+Batch = dict[str, tf.Tensor]
+
+
+def split_seed(seed: tf.Tensor, n: int) -> list[tf.Tensor]:
+    """``n`` independent stateless seeds from one."""
+    return list(tf.unstack(tf.random.experimental.stateless_split(seed, num=n)))
+
+
+def kl_or_monte_carlo(q: tfd.Distribution, prior: tfd.Distribution, z: tf.Tensor) -> tf.Tensor:
+    """KL(q || prior) in closed form when TFP has one, else the one-sample estimate log q(z) - log p(z)."""
+    try:
+        return tfd.kl_divergence(q, prior)
+    except NotImplementedError:
+        return q.log_prob(z) - prior.log_prob(z)
+
+
+class GenerativeAutoencoder(keras.Model):
+    """Encoder + posterior head + decoder + likelihood head + prior + divergence.
+
+    The numpy-facing methods (``encode``, ``decode``, ``sample``, ``reconstruct``, ``elbo``)
+    accept arrays or tensors and return numpy arrays, batched. The ``*_distribution`` methods
+    return TFP distributions for use inside your own (differentiable) code.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: Encoder,
+        posterior: Posterior,
+        decoder: Decoder,
+        likelihood: Likelihood,
+        prior: Prior | None,
+        divergence: Divergence,
+        latent_dim: int,
+        data_shape: tuple[int, ...],
+        binarize: str = "none",
+        seed: int = 0,
+    ):
+        super().__init__(name="generative_autoencoder")
+        self.encoder = encoder
+        self.posterior_head = posterior
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.prior = prior
+        self.divergence = divergence
+        self.latent_dim = int(latent_dim)
+        self.data_shape = tuple(data_shape)
+        self.binarize = binarize
+        self.seed = int(seed)
+        self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="step")
+        self.rng_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="rng")
+
+    # --- randomness ---------------------------------------------------------------------------
+    def next_seed(self) -> tf.Tensor:
+        """A fresh stateless seed ``[2]`` (run seed, counter); the counter is saved with the weights."""
+        self.rng_counter.assign_add(1)
+        counter = tf.cast(tf.math.floormod(tf.convert_to_tensor(self.rng_counter), 2**31 - 1), tf.int32)
+        return tf.stack([tf.constant(self.seed, tf.int32), counter])
+
+    # --- distributions ------------------------------------------------------------------------
+    def posterior_distribution(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """q(z|x)."""
+        return self.posterior_head.distribution(self.encoder(x, training=training))
+
+    def likelihood_distribution(self, z: tf.Tensor, training: bool = False) -> tfd.Distribution:
+        """p(x|z)."""
+        return self.likelihood.distribution(self.decoder(z, training=training))
+
+    def prior_distribution(self) -> tfd.Distribution:
+        """p(z); an autoencoder without a prior cannot sample."""
+        if self.prior is None:
+            raise GenkitError("this model has no prior (a plain autoencoder); add 'prior:' to the spec to sample")
+        return self.prior.distribution()
+
+    # --- training -----------------------------------------------------------------------------
+    def preprocess(self, batch: Batch, seed: tf.Tensor) -> Batch:
+        """Per-step data transformations: dynamic binarization draws fresh binary data."""
+        if self.binarize != "dynamic":
+            return batch
+        x = batch["x"]
+        binary = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, x.dtype)
+        return {**batch, "x": binary}
+
+    def loss_terms(self, batch: Batch, seed: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
+        """Batch means of the loss, the reconstruction term -log p(x|z) and the (raw) divergence."""
+        data_seed, z_seed, div_seed = split_seed(seed, 3)
+        batch = self.preprocess(batch, data_seed)
+        x = batch["x"]
+        q = self.posterior_distribution(batch.get("x_input", x), training=training)
+        z = q.sample(seed=z_seed)
+        reconstruction = -self.likelihood_distribution(z, training=training).log_prob(x)
+        prior = self.prior.distribution() if self.prior is not None else None
+        divergence = self.divergence.per_example(q, prior, z, div_seed)
+        weight = tf.cast(self.divergence.weight(tf.convert_to_tensor(self.step_counter)), reconstruction.dtype)
+        return {
+            "loss": tf.reduce_mean(reconstruction + weight * divergence),
+            "reconstruction": tf.reduce_mean(reconstruction),
+            "divergence": tf.reduce_mean(divergence),
+        }
+
+    def phases(self) -> list[Phase]:
+        """The main phase (all variables but the divergence's own), then the divergence's phases."""
+        own = {id(v) for v in self.divergence.trainable_variables}
+
+        def main_variables() -> list:
+            return [v for v in self.trainable_variables if id(v) not in own]
+
+        return [Phase("main", self.loss_terms, main_variables), *self.divergence.phases(self)]
+
+    def build_variables(self, example: Batch) -> None:
+        """Create every variable (networks, heads, divergence phases) by running each loss once."""
+        seed = tf.constant([self.seed, 0], tf.int32)
+        for phase in self.phases():
+            phase.loss(example, seed)
+        self.built = True
+
+    def call(self, x, training=False):
+        """Likelihood parameters of the reconstruction of ``x`` through the posterior's point summary."""
+        q = self.posterior_distribution(x, training=training)
+        return self.decoder(self.posterior_head.point(q), training=training)
+
+    # --- numpy-facing API ---------------------------------------------------------------------
+    def _batched(self, fn, *arrays: Any, batch_size: int = 1000) -> np.ndarray:
+        arrays = tuple(tf.convert_to_tensor(a, tf.float32) for a in arrays)
+        n = int(arrays[0].shape[0])
+        parts = [fn(*(a[i : i + batch_size] for a in arrays)).numpy() for i in range(0, n, batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,))
+
+    def encode(self, x: Any, batch_size: int = 1000) -> np.ndarray:
+        """Point summary of q(z|x) (the posterior mean; the code itself for deterministic encoders)."""
+        return self._batched(lambda b: self.posterior_head.point(self.posterior_distribution(b)), x,
+                             batch_size=batch_size)
+
+    def decode(self, z: Any, batch_size: int = 1000) -> np.ndarray:
+        """Mean of p(x|z) (e.g. pixel probabilities for the Bernoulli likelihood)."""
+        return self._batched(lambda b: self.likelihood.mean(self.likelihood_distribution(b)), z,
+                             batch_size=batch_size)
+
+    def reconstruct(self, x: Any, batch_size: int = 1000) -> np.ndarray:
+        """decode(encode(x))."""
+        return self.decode(self.encode(x, batch_size), batch_size)
+
+    def sample_latent(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` draws z ~ p(z)."""
+        seed_tensor = tf.constant([self.seed if seed is None else seed, 2**30], tf.int32)
+        return self.prior_distribution().sample(n, seed=seed_tensor).numpy()
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` new examples: the mean of p(x|z) for z ~ p(z)."""
+        return self.decode(self.sample_latent(n, seed))
+
+    def elbo_terms(self, x: Any, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
+        """Per-example ELBO = log p(x|z) - KL(q(z|x) || p(z)) with one z ~ q, and its two terms.
+
+        The KL is analytic where TFP has it, else the one-sample Monte Carlo estimate. This is the
+        beta = 1 bound whatever divergence the model trains with.
+        """
+        if self.posterior_head.deterministic:
+            raise GenkitError("the ELBO needs a stochastic posterior; this model's encoder is deterministic")
+        prior = self.prior_distribution()
+        x = tf.convert_to_tensor(x, tf.float32)
+        reconstructions, kls = [], []
+        for index, start in enumerate(range(0, int(x.shape[0]), batch_size)):
+            chunk = x[start : start + batch_size]
+            q = self.posterior_distribution(chunk)
+            z = q.sample(seed=tf.constant([seed, index], tf.int32))
+            reconstructions.append(-self.likelihood_distribution(z).log_prob(chunk).numpy())
+            kls.append(kl_or_monte_carlo(q, prior, z).numpy())
+        reconstruction, kl = np.concatenate(reconstructions), np.concatenate(kls)
+        return {"elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
+
+    def elbo(self, x: Any, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+        """Per-example evidence lower bound (nats), one posterior sample each."""
+        return self.elbo_terms(x, seed, batch_size)["elbo"]

@@ -1,0 +1,295 @@
+"""YAML (or a dict) -> a validated, fully resolved :class:`Spec`.
+
+Everything is checked before anything runs: unknown keys, wrong types, missing values, unknown
+component names, and every plugin's arguments against its typed signature. Errors name the key
+path (``prior.df``) and, for a file, the line. The resolved spec has every default filled in and
+is what a run directory stores, so a run can be rebuilt from it alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+
+from genkit.errors import GenkitError, SpecError
+from genkit.presets import COMPONENT_KEYS, PRESETS
+from genkit.registry import registry
+from genkit.signature import Problem, describe_error, to_plain, validate_arguments
+from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class OptimizerSpec(pydantic.BaseModel):
+    """Any Keras optimizer by name; other keys are passed to its constructor."""
+
+    model_config = pydantic.ConfigDict(extra="allow")
+    type: str = "adam"
+    learning_rate: float = 1e-3
+
+
+class TrainSpec(_Strict):
+    """How to train: epochs, batch size, optimizer and seed."""
+
+    epochs: pydantic.PositiveInt = 10
+    batch_size: pydantic.PositiveInt = 128
+    optimizer: OptimizerSpec = pydantic.Field(default_factory=OptimizerSpec)
+    seed: int = 0
+    image_every: pydantic.PositiveInt = 1
+
+
+class DataOptions(_Strict):
+    """Options genkit applies to any dataset plugin."""
+
+    binarize: Literal["none", "static", "dynamic"] = "none"
+    validation_split: float = pydantic.Field(default=0.1, ge=0.0, lt=1.0)
+    limit: pydantic.PositiveInt | None = None
+
+
+class _TopLevel(_Strict):
+    name: str = "run"
+    model: str = "vae"
+    latent_dim: pydantic.PositiveInt
+    data: Any
+    encoder: Any = None
+    decoder: Any = None
+    posterior: Any = None
+    likelihood: Any = None
+    prior: Any = None
+    divergence: Any = None
+    train: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+
+DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
+
+
+@dataclass
+class Spec:
+    """A validated spec: every component resolved to ``{"type": name, **all arguments}``."""
+
+    name: str
+    model: str
+    latent_dim: int
+    data: dict[str, Any]
+    components: dict[str, dict[str, Any] | None]
+    train: TrainSpec
+    source: str | None = None
+    lines: LineMap = field(default_factory=dict, repr=False)
+
+    @property
+    def data_options(self) -> DataOptions:
+        return DataOptions(**{k: self.data[k] for k in DATA_OPTION_KEYS})
+
+    @property
+    def dataset_args(self) -> dict[str, Any]:
+        """The data plugin's own arguments (without ``type`` and genkit's data options)."""
+        return {k: v for k, v in self.data.items() if k != "type" and k not in DATA_OPTION_KEYS}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, ready to write as YAML; reading it back gives an equal spec."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "latent_dim": self.latent_dim,
+            "data": to_plain(self.data),
+            **{key: to_plain(self.components[key]) for key in COMPONENT_KEYS},
+            "train": to_plain(self.train.model_dump()),
+        }
+
+
+class _Problems:
+    """Collects validation problems so one run of ``genkit validate`` reports them all."""
+
+    def __init__(self, source: str | None, lines: LineMap):
+        self.source = source
+        self.lines = lines
+        self.items: list[tuple[tuple[Any, ...], str]] = []
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        self.items.append((path, message))
+
+    def line_of(self, path: tuple[Any, ...]) -> int | None:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        errors = [
+            SpecError(msg, ".".join(str(p) for p in path), self.source, self.line_of(path))
+            for path, msg in self.items
+        ]
+        if len(errors) == 1:
+            raise errors[0]
+        first = errors[0]
+        rest = "\n".join(f"  - {e}" for e in errors)
+        raise SpecError(
+            f"{first.detail} ({len(errors)} problems in this spec:\n{rest})",
+            first.path,
+            first.source,
+            first.line,
+        )
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _normalise_component(value: Any, preset_value: Any, path: str, problems: _Problems) -> dict | None:
+    """``name`` -> ``{type: name}``; a mapping without type merges into the preset's component."""
+    if value is None:
+        value = preset_value
+    elif isinstance(value, dict) and "type" not in value:
+        base = _normalise_component(preset_value, None, path, problems) if preset_value else None
+        if base is None:
+            problems.add((path,), "a 'type' key is required (the name of a registered component)")
+            return None
+        value = {**base, **value}
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict):
+        if not isinstance(value.get("type"), str):
+            problems.add((path, "type"), f"must be a component name (a string), got {value.get('type')!r}")
+            return None
+        return dict(value)
+    problems.add((path,), f"must be a component name or a mapping with 'type', got {value!r}")
+    return None
+
+
+def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, extra_keys=()) -> dict | None:
+    """Look the component up and validate its arguments against the plugin signature."""
+    reg = registry(kind)
+    name = value["type"]
+    if name not in reg:
+        try:
+            reg.get(name)
+        except GenkitError as err:
+            problems.add((path, "type"), str(err))
+        return None
+    plugin = reg.get(name).obj
+    args = {k: v for k, v in value.items() if k != "type" and k not in extra_keys}
+    resolved, errors = validate_arguments(plugin, args)
+    for loc, message in errors:
+        if message == "unknown key" and loc:
+            from genkit.signature import spec_arguments
+
+            known = [a.name for a in spec_arguments(plugin)] + list(extra_keys)
+            message = (
+                f"unknown argument of {kind} '{name}'.{_suggest(str(loc[0]), known)} "
+                f"Its arguments are: {', '.join(known) or 'none'}"
+            )
+        problems.add((path, *loc), message)
+    if errors:
+        return None
+    return {"type": name, **resolved}
+
+
+def _check_pydantic(model: type[pydantic.BaseModel], data: Any, prefix: tuple, problems: _Problems):
+    try:
+        return model.model_validate(data, strict=False) if data is not None else model()
+    except pydantic.ValidationError as err:
+        for e in err.errors():
+            problems.add((*prefix, *e["loc"]), describe_error(e))
+        return None
+
+
+def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -> Spec:
+    """Validate plain spec data (as parsed from YAML) into a resolved :class:`Spec`."""
+    lines = lines or {}
+    problems = _Problems(source, lines)
+    if not isinstance(raw, dict):
+        problems.add((), f"a spec must be a mapping of keys to values, got {type(raw).__name__}")
+        problems.raise_if_any()
+    raw = copy.deepcopy(raw)
+    known = list(_TopLevel.model_fields)
+    for key in raw:
+        if key not in known:
+            problems.add((key,), f"unknown key.{_suggest(str(key), known)} Top-level keys are: {', '.join(known)}")
+    top = _check_pydantic(_TopLevel, {k: v for k, v in raw.items() if k in known}, (), problems)
+    problems.raise_if_any()
+    if top.model not in PRESETS:
+        problems.add(("model",), f"unknown model preset '{top.model}'.{_suggest(top.model, list(PRESETS))} "
+                     f"Presets: {', '.join(PRESETS)}")
+        problems.raise_if_any()
+    preset = PRESETS[top.model]
+
+    components: dict[str, dict | None] = {}
+    for key in COMPONENT_KEYS:
+        value = _normalise_component(getattr(top, key), preset.get(key), key, problems)
+        components[key] = None if value is None else _resolve_component(key, key, value, problems)
+        if value is None and key not in ("prior",):
+            problems.add((key,), f"a {key} is required (model preset '{top.model}' has no default)")
+
+    data_value = _normalise_component(top.data, None, "data", problems)
+    data = None
+    if data_value is not None:
+        data = _resolve_component("dataset", "data", data_value, problems, extra_keys=DATA_OPTION_KEYS)
+        options = _check_pydantic(
+            DataOptions, {k: data_value[k] for k in DATA_OPTION_KEYS if k in data_value}, ("data",), problems
+        )
+        if data is not None and options is not None:
+            data.update(options.model_dump())
+            _absolute_paths(data, source)
+    train = _check_pydantic(TrainSpec, top.train, ("train",), problems)
+    if train is not None:
+        from genkit.optimizers import optimizer_problem
+
+        message = optimizer_problem(train.optimizer.model_dump())
+        if message:
+            problems.add(("train", "optimizer"), message)
+    problems.raise_if_any()
+    _check_compatibility(components, problems)
+    problems.raise_if_any()
+    return Spec(top.name, top.model, top.latent_dim, data, components, train, source, lines)
+
+
+def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
+    """Make the dataset's file arguments absolute: relative to the spec file, else to the cwd."""
+    plugin = registry("dataset").get(data["type"]).obj
+    base = Path(source).parent if source else Path.cwd()
+    for key in getattr(plugin, "path_args", ()):
+        if isinstance(data.get(key), str):
+            data[key] = str((base / data[key]).resolve())
+
+
+def _check_compatibility(components: dict[str, dict | None], problems: _Problems) -> None:
+    """Cross-component rules: a divergence that needs a prior gets one it can use."""
+    divergence = registry("divergence").get(components["divergence"]["type"]).obj
+    prior_spec = components["prior"]
+    if divergence.requires_prior and prior_spec is None:
+        problems.add(("prior",), f"divergence '{components['divergence']['type']}' needs a prior; add e.g. "
+                     "'prior: standard_normal'")
+    elif prior_spec is not None:
+        prior = registry("prior").get(prior_spec["type"]).obj
+        if prior.sample_only and not divergence.sample_only_prior_ok:
+            problems.add(("prior",), f"prior '{prior_spec['type']}' can only be sampled (it has no log_prob), "
+                         f"so divergence '{components['divergence']['type']}' cannot use it; use an "
+                         "adversarial or MMD divergence")
+
+
+def load_spec(source: str | Path | dict[str, Any] | Spec) -> Spec:
+    """A :class:`Spec` from a YAML file path, YAML text already parsed into a dict, or a Spec."""
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, dict):
+        return resolve(source)
+    data, lines = read_yaml_file(source)
+    return resolve(data, str(source), lines)
+
+
+def parse_spec_text(text: str, source: str | None = None) -> Spec:
+    """A :class:`Spec` from YAML text."""
+    data, lines = parse_yaml(text, source)
+    return resolve(data, source, lines)

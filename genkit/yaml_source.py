@@ -1,0 +1,92 @@
+"""Safe YAML loading that remembers on which line every key path was written.
+
+Only YAML's plain data types are built (no ``!!python/...`` tags). Floats written the way people
+write them in Python (``1e-3``) are floats here, not the strings YAML 1.1 makes of them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genkit.errors import SpecError
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """SafeLoader with Python-style floats and without timestamps (a spec holds no dates)."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.copy().items()
+}
+_SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+LineMap = dict[tuple[str | int, ...], int]
+
+
+def _collect_lines(node: yaml.Node, path: tuple[str | int, ...], lines: LineMap) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key_path = (*path, str(key_node.value))
+            _collect_lines(value_node, key_path, lines)
+            lines[key_path] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_lines(item, (*path, index), lines)
+
+
+def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
+    """Parse YAML text safely; return the data and a map from key path to 1-based line."""
+    try:
+        loader = _SpecLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, {}
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        column = f", column {mark.column + 1}" if mark else ""
+        problem = err.problem or err.context or "malformed YAML"
+        if isinstance(err, yaml.constructor.ConstructorError):
+            problem += " (only plain YAML data is allowed in a spec: tags such as !!python/object are refused)"
+        raise SpecError(f"cannot parse YAML{column}: {problem}", source=source, line=line) from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"cannot parse YAML: {err}", source=source) from None
+    lines: LineMap = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, LineMap]:
+    """Read and parse a YAML file; a missing or unreadable file is a :class:`SpecError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("file not found", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read file: {err}", source=str(path)) from None
+    return parse_yaml(text, source=str(path))
+
+
+def dump_yaml(data: Any) -> str:
+    """Write plain data as block-style YAML, keys in the order given."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)

@@ -1,0 +1,1 @@
+"""Built-in datasets: generated on the fly (no download) and file loaders."""
