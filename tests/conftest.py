@@ -1,0 +1,49 @@
+"""Shared test fixtures: quiet TensorFlow, tiny specs on built-in data, a temporary run dir."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import pytest
+
+from genkit.quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+#: A VAE small enough to train in a few seconds on 2 CPU cores.
+TINY_VAE = {
+    "name": "tiny",
+    "model": "vae",
+    "latent_dim": 2,
+    "data": {"type": "shapes", "size": 12, "n_train": 300, "n_test": 100, "validation_split": 0.2},
+    "encoder": {"type": "mlp", "hidden": [32]},
+    "decoder": {"type": "mlp", "hidden": [32]},
+    "likelihood": "bernoulli",
+    "prior": "standard_normal",
+    "divergence": "kl",
+    "train": {"epochs": 3, "batch_size": 40, "optimizer": {"type": "adam", "learning_rate": 3e-3}, "seed": 0},
+}
+
+#: The same on 2-D toy points with a Gaussian likelihood.
+TINY_TOY = {
+    **TINY_VAE,
+    "name": "tiny-toy",
+    "data": {"type": "toy2d", "shape": "rings", "n_train": 400, "n_test": 100},
+    "likelihood": {"type": "gaussian", "scale": 0.3},
+}
+
+
+@pytest.fixture
+def tiny_vae() -> dict:
+    """A fresh copy of the tiny shapes VAE spec (edit freely)."""
+    return copy.deepcopy(TINY_VAE)
+
+
+@pytest.fixture
+def tiny_toy() -> dict:
+    """A fresh copy of the tiny 2-D toy spec."""
+    return copy.deepcopy(TINY_TOY)
