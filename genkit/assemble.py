@@ -14,16 +14,23 @@ from genkit.plugins_util import instantiate
 from genkit.spec import Spec, load_spec
 
 
-def build(spec: str | Path | dict[str, Any] | Spec, data_shape: tuple[int, ...] | None = None) -> GenerativeAutoencoder:
+def build(
+    spec: str | Path | dict[str, Any] | Spec,
+    data_shape: tuple[int, ...] | None = None,
+    condition_dim: int | None = None,
+) -> GenerativeAutoencoder:
     """Assemble the model a spec describes, with every variable created and seeded.
 
-    ``data_shape`` (one example's shape) is read from the dataset when not given.
+    ``data_shape`` (one example's shape) and ``condition_dim`` (width of the condition vector of
+    a conditional spec) are read from the dataset when not given.
     """
     spec = load_spec(spec)
-    if data_shape is None:
-        from genkit.data import load_split
+    if data_shape is None or condition_dim is None:
+        from genkit.data import condition_dim_of, load_split
 
-        data_shape = tuple(int(d) for d in load_split(spec, "train").x.shape[1:])
+        arrays = load_split(spec, "train")
+        data_shape = tuple(int(d) for d in arrays.x.shape[1:])
+        condition_dim = condition_dim_of(spec, arrays)
     keras.utils.set_random_seed(spec.train.seed)
     parts = spec.components
     latent = {"latent_dim": spec.latent_dim}
@@ -31,11 +38,11 @@ def build(spec: str | Path | dict[str, Any] | Spec, data_shape: tuple[int, ...] 
     posterior = instantiate("posterior", parts["posterior"], "posterior", latent)
     encoder = instantiate(
         "encoder", parts["encoder"], "encoder",
-        {"data_shape": data_shape, "output_size": posterior.param_size, "condition_dim": 0},
+        {"data_shape": data_shape, "output_size": posterior.param_size, "condition_dim": condition_dim},
     )
     decoder = instantiate(
         "decoder", parts["decoder"], "decoder",
-        {**latent, "output_shape": likelihood.param_shape, "condition_dim": 0},
+        {**latent, "output_shape": likelihood.param_shape, "condition_dim": condition_dim},
     )
     prior = None if parts["prior"] is None else instantiate("prior", parts["prior"], "prior", latent)
     divergence = instantiate("divergence", parts["divergence"], "divergence", latent)
@@ -48,11 +55,15 @@ def build(spec: str | Path | dict[str, Any] | Spec, data_shape: tuple[int, ...] 
         divergence=divergence,
         latent_dim=spec.latent_dim,
         data_shape=data_shape,
+        condition_dim=condition_dim,
         binarize=spec.data["binarize"],
         seed=spec.train.seed,
     )
     try:
-        model.build_variables({"x": np.zeros((2, *data_shape), np.float32)})
+        example = {"x": np.zeros((2, *data_shape), np.float32)}
+        if condition_dim:
+            example["y"] = np.zeros((2, condition_dim), np.float32)
+        model.build_variables(example)
     except (ValueError, TypeError) as err:
         raise GenkitError(f"the components of this spec do not fit together: {err}") from None
     return model

@@ -52,7 +52,7 @@ class MetricsCSV(Callback):
 class TensorBoard(Callback):
     """Scalars every epoch; sample and reconstruction images every ``image_every`` epochs."""
 
-    def __init__(self, log_dir: str | Path, image_every: int = 1, examples: np.ndarray | None = None):
+    def __init__(self, log_dir: str | Path, image_every: int = 1, examples: Any = None):
         self.log_dir = Path(log_dir)
         self.image_every = image_every
         self.examples = examples
@@ -69,6 +69,7 @@ class TensorBoard(Callback):
         import tensorflow as tf
 
         from genkit.pictures import image_grid, is_image
+        from genkit.runs import picture_labels
 
         with self.writer.as_default(step=epoch):
             for key, value in logs.items():
@@ -76,11 +77,13 @@ class TensorBoard(Callback):
                     tf.summary.scalar(key, value)
             model = self.model
             if is_image(model.data_shape) and epoch % self.image_every == 0:
+                examples = self.examples
                 if model.prior is not None:
-                    tf.summary.image("samples", image_grid(model.sample(16))[None])
-                if self.examples is not None:
-                    recon = model.reconstruct(self.examples)
-                    tf.summary.image("reconstructions", image_grid(np.concatenate([self.examples, recon]), 8)[None])
+                    labels = None if examples is None else picture_labels(model, examples, 16)
+                    tf.summary.image("samples", image_grid(model.sample(16, labels))[None])
+                if examples is not None:
+                    recon = model.reconstruct(examples.x, examples.y if model.conditional else None)
+                    tf.summary.image("reconstructions", image_grid(np.concatenate([examples.x, recon]), 8)[None])
         self.writer.flush()
 
     def on_train_end(self, history: list[dict[str, float]]) -> None:

@@ -80,7 +80,7 @@ def validate(spec_file: str, show: bool) -> None:
 
     spec = load_spec(spec_file)
     data = prepare_data(spec)
-    model = build(spec, data.data_shape)
+    model = build(spec, data.data_shape, data.condition_dim)
     problem = model.likelihood.check_data(data.train.x)
     if problem:
         raise GenkitError(f"{spec_file}: {problem}")

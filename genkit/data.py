@@ -26,6 +26,26 @@ class PreparedData:
     validation: ArrayData | None
     data_shape: tuple[int, ...]
     num_classes: int
+    condition_dim: int = 0
+
+
+def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
+    """Width of the condition vector a conditional model takes: the class count for integer
+    labels (one-hot), the vector width for label vectors; 0 for unconditional specs."""
+    if not spec.conditional:
+        return 0
+    if arrays.y is None:
+        raise GenkitError(
+            f"the spec is conditional (conditional: true) but dataset '{spec.data['type']}' provides no labels; "
+            "name the label array (e.g. data.labels) or set conditional: false"
+        )
+    if arrays.y.ndim == 1:
+        if not np.issubdtype(arrays.y.dtype, np.integer) or arrays.y.min() < 0:
+            raise GenkitError("conditional models need integer class labels >= 0 (or label vectors [N, d])")
+        return int(arrays.y.max()) + 1
+    if arrays.y.ndim == 2:
+        return int(arrays.y.shape[1])
+    raise GenkitError(f"labels must be [N] class indices or [N, d] vectors, got shape {arrays.y.shape}")
 
 
 def _to_float(x: np.ndarray, where: str) -> np.ndarray:
@@ -81,4 +101,5 @@ def prepare_data(spec: Spec) -> PreparedData:
             "lower the batch size or use more data"
         )
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
-    return PreparedData(train, validation, tuple(int(d) for d in train.x.shape[1:]), num_classes)
+    shape = tuple(int(d) for d in train.x.shape[1:])
+    return PreparedData(train, validation, shape, num_classes, condition_dim_of(spec, train))

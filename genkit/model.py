@@ -59,6 +59,7 @@ class GenerativeAutoencoder(keras.Model):
         divergence: Divergence,
         latent_dim: int,
         data_shape: tuple[int, ...],
+        condition_dim: int = 0,
         binarize: str = "none",
         seed: int = 0,
     ):
@@ -71,6 +72,7 @@ class GenerativeAutoencoder(keras.Model):
         self.divergence = divergence
         self.latent_dim = int(latent_dim)
         self.data_shape = tuple(data_shape)
+        self.condition_dim = int(condition_dim)
         self.binarize = binarize
         self.seed = int(seed)
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="step")
@@ -83,14 +85,36 @@ class GenerativeAutoencoder(keras.Model):
         counter = tf.cast(tf.math.floormod(tf.convert_to_tensor(self.rng_counter), 2**31 - 1), tf.int32)
         return tf.stack([tf.constant(self.seed, tf.int32), counter])
 
-    # --- distributions ------------------------------------------------------------------------
-    def posterior_distribution(self, x: tf.Tensor, training: bool = False) -> tfd.Distribution:
-        """q(z|x)."""
-        return self.posterior_head.distribution(self.encoder(x, training=training))
+    # --- conditioning -------------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        """Whether labels enter the encoder and decoder (a CVAE-style model)."""
+        return self.condition_dim > 0
 
-    def likelihood_distribution(self, z: tf.Tensor, training: bool = False) -> tfd.Distribution:
-        """p(x|z)."""
-        return self.likelihood.distribution(self.decoder(z, training=training))
+    def condition_of(self, labels: Any) -> tf.Tensor | None:
+        """The condition vector ``[batch, condition_dim]`` for labels: integer class indices become
+        one-hot vectors, label vectors pass through. None for unconditional models."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise GenkitError("this model is conditional: pass labels (class indices or label vectors)")
+        labels = tf.convert_to_tensor(labels)
+        if labels.dtype.is_integer:
+            return tf.one_hot(tf.reshape(labels, [-1]), self.condition_dim, dtype=tf.float32)
+        return tf.cast(tf.reshape(labels, [-1, self.condition_dim]), tf.float32)
+
+    # --- distributions ------------------------------------------------------------------------
+    def posterior_distribution(
+        self, x: tf.Tensor, condition: tf.Tensor | None = None, training: bool = False
+    ) -> tfd.Distribution:
+        """q(z|x) (q(z|x, y) for conditional models, ``condition`` from :meth:`condition_of`)."""
+        return self.posterior_head.distribution(self.encoder(x, condition=condition, training=training))
+
+    def likelihood_distribution(
+        self, z: tf.Tensor, condition: tf.Tensor | None = None, training: bool = False
+    ) -> tfd.Distribution:
+        """p(x|z) (p(x|z, y) for conditional models)."""
+        return self.likelihood.distribution(self.decoder(z, condition=condition, training=training))
 
     def prior_distribution(self) -> tfd.Distribution:
         """p(z); an autoencoder without a prior cannot sample."""
@@ -112,9 +136,10 @@ class GenerativeAutoencoder(keras.Model):
         data_seed, z_seed, div_seed = split_seed(seed, 3)
         batch = self.preprocess(batch, data_seed)
         x = batch["x"]
-        q = self.posterior_distribution(batch.get("x_input", x), training=training)
+        condition = self.condition_of(batch.get("y"))
+        q = self.posterior_distribution(batch.get("x_input", x), condition, training=training)
         z = q.sample(seed=z_seed)
-        reconstruction = -self.likelihood_distribution(z, training=training).log_prob(x)
+        reconstruction = -self.likelihood_distribution(z, condition, training=training).log_prob(x)
         prior = self.prior.distribution() if self.prior is not None else None
         divergence = self.divergence.per_example(q, prior, z, div_seed)
         weight = tf.cast(self.divergence.weight(tf.convert_to_tensor(self.step_counter)), reconstruction.dtype)
@@ -141,41 +166,69 @@ class GenerativeAutoencoder(keras.Model):
         self.built = True
 
     def call(self, x, training=False):
-        """Likelihood parameters of the reconstruction of ``x`` through the posterior's point summary."""
+        """Likelihood parameters of the reconstruction of ``x`` through the posterior's point summary
+        (unconditional models; conditional ones use :meth:`reconstruct` with labels)."""
         q = self.posterior_distribution(x, training=training)
         return self.decoder(self.posterior_head.point(q), training=training)
 
     # --- numpy-facing API ---------------------------------------------------------------------
-    def _batched(self, fn, *arrays: Any, batch_size: int = 1000) -> np.ndarray:
-        arrays = tuple(tf.convert_to_tensor(a, tf.float32) for a in arrays)
-        n = int(arrays[0].shape[0])
-        parts = [fn(*(a[i : i + batch_size] for a in arrays)).numpy() for i in range(0, n, batch_size)]
+    def _labels_for(self, n: int, labels: Any) -> np.ndarray | None:
+        """Labels broadcast to ``n`` rows (a single class index is repeated); None if unconditional."""
+        if not self.conditional:
+            if labels is not None:
+                raise GenkitError("labels were given but this model is not conditional (conditional: false)")
+            return None
+        if labels is None:
+            raise GenkitError("this model is conditional: pass labels (class indices or label vectors)")
+        labels = np.asarray(labels)
+        if np.issubdtype(labels.dtype, np.integer):
+            labels = np.full(n, labels) if labels.ndim == 0 else labels
+            if labels.size and (labels.min() < 0 or labels.max() >= self.condition_dim):
+                raise GenkitError(
+                    f"labels must be class indices in [0, {self.condition_dim - 1}], got {labels.min()}..{labels.max()}"
+                )
+        elif labels.ndim == 1:  # one label vector for every example
+            labels = np.broadcast_to(labels, (n, labels.shape[0]))
+        if len(labels) != n:
+            raise GenkitError(f"got {len(labels)} labels for {n} examples")
+        return labels
+
+    def _batched(self, fn, x: Any, labels: Any = None, batch_size: int = 1000) -> np.ndarray:
+        """Apply ``fn(x_chunk, condition_chunk)`` over chunks; return the concatenated numpy result."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        n = int(x.shape[0])
+        labels = self._labels_for(n, labels)
+        parts = []
+        for i in range(0, n, batch_size):
+            condition = None if labels is None else self.condition_of(labels[i : i + batch_size])
+            parts.append(fn(x[i : i + batch_size], condition).numpy())
         return np.concatenate(parts) if parts else np.zeros((0,))
 
-    def encode(self, x: Any, batch_size: int = 1000) -> np.ndarray:
+    def encode(self, x: Any, labels: Any = None, batch_size: int = 1000) -> np.ndarray:
         """Point summary of q(z|x) (the posterior mean; the code itself for deterministic encoders)."""
-        return self._batched(lambda b: self.posterior_head.point(self.posterior_distribution(b)), x,
-                             batch_size=batch_size)
+        return self._batched(lambda b, c: self.posterior_head.point(self.posterior_distribution(b, c)), x, labels,
+                             batch_size)
 
-    def decode(self, z: Any, batch_size: int = 1000) -> np.ndarray:
+    def decode(self, z: Any, labels: Any = None, batch_size: int = 1000) -> np.ndarray:
         """Mean of p(x|z) (e.g. pixel probabilities for the Bernoulli likelihood)."""
-        return self._batched(lambda b: self.likelihood.mean(self.likelihood_distribution(b)), z,
-                             batch_size=batch_size)
+        return self._batched(lambda b, c: self.likelihood.mean(self.likelihood_distribution(b, c)), z, labels,
+                             batch_size)
 
-    def reconstruct(self, x: Any, batch_size: int = 1000) -> np.ndarray:
-        """decode(encode(x))."""
-        return self.decode(self.encode(x, batch_size), batch_size)
+    def reconstruct(self, x: Any, labels: Any = None, batch_size: int = 1000) -> np.ndarray:
+        """decode(encode(x)) (with the same labels for conditional models)."""
+        return self.decode(self.encode(x, labels, batch_size), labels, batch_size)
 
     def sample_latent(self, n: int, seed: int | None = None) -> np.ndarray:
         """``n`` draws z ~ p(z)."""
         seed_tensor = tf.constant([self.seed if seed is None else seed, 2**30], tf.int32)
         return self.prior_distribution().sample(n, seed=seed_tensor).numpy()
 
-    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
-        """``n`` new examples: the mean of p(x|z) for z ~ p(z)."""
-        return self.decode(self.sample_latent(n, seed))
+    def sample(self, n: int, labels: Any = None, seed: int | None = None) -> np.ndarray:
+        """``n`` new examples: the mean of p(x|z) for z ~ p(z); conditional models generate the
+        requested ``labels`` (one class index for all, or one per example)."""
+        return self.decode(self.sample_latent(n, seed), labels)
 
-    def elbo_terms(self, x: Any, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
+    def elbo_terms(self, x: Any, labels: Any = None, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
         """Per-example ELBO = log p(x|z) - KL(q(z|x) || p(z)) with one z ~ q, and its two terms.
 
         The KL is analytic where TFP has it, else the one-sample Monte Carlo estimate. This is the
@@ -185,16 +238,19 @@ class GenerativeAutoencoder(keras.Model):
             raise GenkitError("the ELBO needs a stochastic posterior; this model's encoder is deterministic")
         prior = self.prior_distribution()
         x = tf.convert_to_tensor(x, tf.float32)
+        n = int(x.shape[0])
+        labels = self._labels_for(n, labels)
         reconstructions, kls = [], []
-        for index, start in enumerate(range(0, int(x.shape[0]), batch_size)):
+        for index, start in enumerate(range(0, n, batch_size)):
             chunk = x[start : start + batch_size]
-            q = self.posterior_distribution(chunk)
+            condition = None if labels is None else self.condition_of(labels[start : start + batch_size])
+            q = self.posterior_distribution(chunk, condition)
             z = q.sample(seed=tf.constant([seed, index], tf.int32))
-            reconstructions.append(-self.likelihood_distribution(z).log_prob(chunk).numpy())
+            reconstructions.append(-self.likelihood_distribution(z, condition).log_prob(chunk).numpy())
             kls.append(kl_or_monte_carlo(q, prior, z).numpy())
         reconstruction, kl = np.concatenate(reconstructions), np.concatenate(kls)
         return {"elbo": -(reconstruction + kl), "reconstruction": reconstruction, "kl": kl}
 
-    def elbo(self, x: Any, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+    def elbo(self, x: Any, labels: Any = None, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
         """Per-example evidence lower bound (nats), one posterior sample each."""
-        return self.elbo_terms(x, seed, batch_size)["elbo"]
+        return self.elbo_terms(x, labels, seed, batch_size)["elbo"]

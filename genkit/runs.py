@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from genkit.callbacks import Callback, MetricsCSV, Progress, TensorBoard
+from genkit.components import ArrayData
 from genkit.errors import GenkitError
 from genkit.model import GenerativeAutoencoder
 from genkit.spec import Spec, load_spec
@@ -89,6 +90,7 @@ def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) ->
     _write_atomic(run_dir / SPEC_FILE, dump_yaml(spec.to_dict()))
     info = {
         "data_shape": list(model.data_shape),
+        "condition_dim": model.condition_dim,
         "genkit": __version__,
         "tensorflow": tf.__version__,
         "tensorflow_probability": tfp.__version__,
@@ -97,13 +99,23 @@ def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) ->
     _write_atomic(run_dir / MODEL_FILE, json.dumps(info, indent=2) + "\n")
 
 
-def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: np.ndarray) -> None:
+def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) -> np.ndarray | None:
+    """Labels to generate ``n`` samples with: the examples' labels, cycled (None if unconditional)."""
+    if not model.conditional:
+        return None
+    return np.resize(examples.y, (n, *examples.y.shape[1:]))
+
+
+def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: ArrayData) -> None:
     """samples.png (if the model has a prior) and reconstructions.png."""
     from genkit.pictures import save_reconstructions, save_samples
 
+    x = examples.x
     if model.prior is not None:
-        save_samples(run_dir / SAMPLES_FILE, model.sample(64 if examples.ndim > 2 else 1000), examples)
-    save_reconstructions(run_dir / RECONSTRUCTIONS_FILE, examples, model.reconstruct(examples))
+        n = 64 if x.ndim > 2 else 1000
+        save_samples(run_dir / SAMPLES_FILE, model.sample(n, picture_labels(model, examples, n)), x)
+    labels = examples.y if model.conditional else None
+    save_reconstructions(run_dir / RECONSTRUCTIONS_FILE, x, model.reconstruct(x, labels))
 
 
 def train(
@@ -125,16 +137,18 @@ def train(
 
     spec = load_spec(spec)
     data = prepare_data(spec)
-    model = build(spec, data.data_shape)
+    model = build(spec, data.data_shape, data.condition_dim)
     problem = model.likelihood.check_data(data.train.x)
     if problem:
         raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
     run_dir = None if out is None else prepare_run_dir(out, overwrite)
-    examples = (data.validation or data.train).x[:32 if len(data.data_shape) > 1 else 1000]
+    shown = data.validation or data.train
+    examples = shown.subset(np.arange(min(len(shown), 32 if len(data.data_shape) > 1 else 1000)))
     loggers: list[Callback] = []
     if run_dir is not None:
         write_run_header(run_dir, spec, model)
-        loggers += [MetricsCSV(run_dir / METRICS_FILE), TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, examples[:16])]
+        loggers += [MetricsCSV(run_dir / METRICS_FILE), TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every,
+                                                                 examples.subset(np.arange(min(16, len(examples)))))]
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
@@ -158,9 +172,10 @@ def load(run_dir: str | Path) -> GenerativeAutoencoder:
     try:
         info = json.loads((run_dir / MODEL_FILE).read_text())
         data_shape = tuple(int(d) for d in info["data_shape"])
+        condition_dim = int(info.get("condition_dim", 0))
     except (ValueError, KeyError, TypeError) as err:
         raise GenkitError(f"{run_dir / MODEL_FILE} is not valid: {err}") from None
-    model = build(spec, data_shape)
+    model = build(spec, data_shape, condition_dim)
     try:
         model.load_weights(str(run_dir / WEIGHTS_FILE))
     except Exception as err:  # h5 errors come in many types; any of them means a bad file

@@ -57,6 +57,7 @@ class _TopLevel(_Strict):
     name: str = "run"
     model: str = "vae"
     latent_dim: pydantic.PositiveInt
+    conditional: bool = False
     data: Any
     encoder: Any = None
     decoder: Any = None
@@ -80,6 +81,7 @@ class Spec:
     data: dict[str, Any]
     components: dict[str, dict[str, Any] | None]
     train: TrainSpec
+    conditional: bool = False
     source: str | None = None
     lines: LineMap = field(default_factory=dict, repr=False)
 
@@ -98,6 +100,7 @@ class Spec:
             "name": self.name,
             "model": self.model,
             "latent_dim": self.latent_dim,
+            "conditional": self.conditional,
             "data": to_plain(self.data),
             **{key: to_plain(self.components[key]) for key in COMPONENT_KEYS},
             "train": to_plain(self.train.model_dump()),
@@ -252,7 +255,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
     problems.raise_if_any()
     _check_compatibility(components, problems)
     problems.raise_if_any()
-    return Spec(top.name, top.model, top.latent_dim, data, components, train, source, lines)
+    return Spec(top.name, top.model, top.latent_dim, data, components, train, top.conditional, source, lines)
 
 
 def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
