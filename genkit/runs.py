@@ -133,7 +133,7 @@ def train(
     """
     from genkit.assemble import build
     from genkit.data import prepare_data
-    from genkit.train import Trainer
+    from genkit.trainer import Trainer
 
     spec = load_spec(spec)
     data = prepare_data(spec)
