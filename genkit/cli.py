@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -117,3 +118,7 @@ def list_components(kind: str | None) -> None:
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
             table.add_row(entry.name, arguments, entry.summary, entry.origin)
         console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,8 +18,9 @@ import difflib
 import importlib.metadata
 import inspect
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from genkit.errors import GenkitError
 

@@ -81,7 +81,7 @@ def test_same_seed_same_metrics_and_weights(tiny_toy):
     second = genkit.train(tiny_toy, progress=False)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in rows]  # noqa: E731
     assert strip(first.history) == strip(second.history)
-    for a, b in zip(first.model.get_weights(), second.model.get_weights()):
+    for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     tiny_toy["train"]["seed"] = 1
     third = genkit.train(tiny_toy, progress=False)

@@ -20,7 +20,8 @@ def plugin_path(tmp_path, monkeypatch):
     reload_plugins()
     yield tmp_path
     monkeypatch.undo()
-    for name in [m for m in sys.modules if m.endswith("_mod") and m.split("_")[0] in {"lapl", "broken", "dupa", "dupb"}]:
+    fakes = {"lapl_mod", "broken_mod", "dupa_mod", "dupb_mod"}
+    for name in fakes & set(sys.modules):
         del sys.modules[name]
     reload_plugins()
 
