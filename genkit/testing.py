@@ -260,7 +260,8 @@ def _check_round_trip(name: str, run: Run, make: Callable[[], Any], original: An
 
 
 def _check_seeded(name: str, what: str, draw: Callable[[tf.Tensor], tf.Tensor], stochastic: bool) -> tf.Tensor:
-    """``draw(seed)`` repeats for one seed and (when ``stochastic``) changes with the seed."""
+    """``draw(seed)`` (which builds the distribution afresh) repeats for one seed and, when
+    ``stochastic``, changes with the seed: runs must be reproducible from the run seed alone."""
     first = draw(_seed(1))
     _assert_same(name, f"between two {what} draws with the same seed", {"sample": first}, {"sample": draw(_seed(1))})
     if stochastic:
@@ -391,7 +392,8 @@ def check_posterior(
     eager = _attempt(name, "sampling, point() and log_prob", lambda: run(posterior, inputs, False))
     for key in eager:
         _assert_tensor(name, key, eager[key], (batch_size,) if key.startswith("log_prob") else (batch_size, latent_dim))
-    _check_seeded(name, "q.sample()", lambda seed: q.sample(seed=seed), stochastic)
+    _check_seeded(name, "q.sample()", lambda seed: posterior.distribution(inputs["params"]).sample(seed=seed),
+                  stochastic)
     several = q.sample(3, seed=_seed(3))
     _assert_tensor(name, "q.sample(3)", several, (3, batch_size, latent_dim))
     if stochastic:
@@ -452,7 +454,8 @@ def check_likelihood(
     eager = _attempt(name, "log_prob, mean and sampling", lambda: run(likelihood, inputs, False))
     _assert_tensor(name, "log_prob", eager["log_prob"], (batch_size,))
     _assert_tensor(name, "mean", eager["mean"], (batch_size, *data_shape))
-    sample = _check_seeded(name, "p.sample()", lambda seed: p.sample(seed=seed), True)
+    sample = _check_seeded(name, "p.sample()", lambda seed: likelihood.distribution(inputs["params"]).sample(seed=seed),
+                           True)
     _assert_tensor(name, "a sample", sample, (batch_size, *data_shape))
     problem = likelihood.check_data(sample.numpy())
     if problem is not None:
