@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from genkit.assemble import build
 from genkit.components import (
     BASES,
     ArrayData,
@@ -43,9 +44,12 @@ from genkit.components import (
     Posterior,
     Prior,
 )
+from genkit.data import load_split
 from genkit.errors import SpecError
+from genkit.plugins_util import instantiate
 from genkit.registry import registry
-from genkit.signature import context_arguments, spec_arguments, validate_arguments
+from genkit.signature import context_arguments, spec_arguments, to_plain, validate_arguments
+from genkit.spec import resolve
 
 tfd = tfp.distributions
 
@@ -100,8 +104,6 @@ def _spec_with(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 def _spec_error_path(kind: str, entry: dict[str, Any]) -> str | None:
     """The key path of the SpecError a spec with this component entry raises (None if it is accepted)."""
-    from genkit.spec import resolve
-
     try:
         resolve(_spec_with(kind, entry))
     except SpecError as err:
@@ -389,25 +391,35 @@ def check_posterior(
 
     q = _attempt(name, "distribution(params)", lambda: posterior.distribution(inputs["params"]))
     _check_event(name, q, (latent_dim,), (batch_size,))
-    eager = _attempt(name, "sampling, point() and log_prob", lambda: run(posterior, inputs, False))
-    for key in eager:
-        _assert_tensor(name, key, eager[key], (batch_size,) if key.startswith("log_prob") else (batch_size, latent_dim))
-    _check_seeded(name, "q.sample()", lambda seed: posterior.distribution(inputs["params"]).sample(seed=seed),
-                  stochastic)
-    several = q.sample(3, seed=_seed(3))
+    several = _attempt(name, "q.sample(3)", lambda: q.sample(3, seed=_seed(3)))
     _assert_tensor(name, "q.sample(3)", several, (3, batch_size, latent_dim))
     if stochastic:
         _assert_tensor(name, "log_prob of q.sample(3)", q.log_prob(several), (3, batch_size))
     _check_gradients(name, lambda: tf.reduce_sum(posterior.distribution(inputs["params"]).sample(seed=_seed(1))),
                      {"the encoder output through q.sample() (is it reparameterized?)": inputs["params"]})
+    _check_sampler(name, make, posterior, run, inputs, "q.sample()",
+                   lambda seed: posterior.distribution(inputs["params"]).sample(seed=seed), stochastic)
+
+
+def _check_sampler(name: str, make: Callable[[], Any], component: Any, run: Run, inputs: Tensors, what: str,
+                   draw: Callable[[tf.Tensor], tf.Tensor], stochastic: bool) -> None:
+    """Shared by posteriors and priors, whose ``run`` gives ``sample`` (and ``point``) ``[n, latent_dim]``
+    and, with a density, ``log_prob`` of the sample and ``log_prob_elsewhere`` of ``inputs["z"]``,
+    ``[n]``: shapes, seeded draws, gradients, tf.function and the weights round trip.
+    """
+    eager = _attempt(name, "sampling and log_prob", lambda: run(component, inputs, False))
+    n, latent_dim = inputs["z"].shape
+    for key in eager:
+        _assert_tensor(name, key, eager[key], (n,) if key.startswith("log_prob") else (n, latent_dim))
+    _check_seeded(name, what, draw, stochastic)
 
     def loss() -> tf.Tensor:
-        out = run(posterior, inputs, True)
+        out = run(component, inputs, True)
         return tf.reduce_sum(out["sample"] ** 2) - tf.reduce_sum(out.get("log_prob_elsewhere", 0.0))
 
-    _check_gradients(name, loss, _variables(posterior))
-    _check_graph(name, run, posterior, inputs)
-    _check_round_trip(name, run, make, posterior, inputs)
+    _check_gradients(name, loss, _variables(component))
+    _check_graph(name, run, component, inputs)
+    _check_round_trip(name, run, make, component, inputs)
 
 
 def _grid_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -496,18 +508,8 @@ def check_prior(
 
     p = _attempt(name, "distribution()", prior.distribution)
     _check_event(name, p, (latent_dim,), ())
-    eager = _attempt(name, "sampling and log_prob", lambda: run(prior, inputs, False))
-    for key in eager:
-        _assert_tensor(name, key, eager[key], (n,) if key.startswith("log_prob") else (n, latent_dim))
-    _check_seeded(name, "sample(n)", lambda seed: prior.distribution().sample(n, seed=seed), True)
-
-    def loss() -> tf.Tensor:
-        out = run(prior, inputs, True)
-        return tf.reduce_sum(out["sample"] ** 2) - tf.reduce_sum(out.get("log_prob_elsewhere", 0.0))
-
-    _check_gradients(name, loss, _variables(prior))
-    _check_graph(name, run, prior, inputs)
-    _check_round_trip(name, run, make, prior, inputs)
+    _check_sampler(name, make, prior, run, inputs, "sample(n)", lambda seed: prior.distribution().sample(n, seed=seed),
+                   True)
 
 
 def check_divergence(
@@ -534,13 +536,12 @@ def check_divergence(
     name, kwargs = _prepare("divergence", cls, args)
     make = _factory(name, cls, kwargs, {"latent_dim": latent_dim})
     divergence = make()
-    from genkit.plugins_util import instantiate
 
     def entry(value: str | dict[str, Any]) -> dict[str, Any]:
         return {"type": value} if isinstance(value, str) else dict(value)
 
-    head = instantiate("posterior", entry(posterior), "posterior", {"latent_dim": latent_dim})
     latent = {"latent_dim": latent_dim}
+    head = instantiate("posterior", entry(posterior), "posterior", latent)
     p = None if prior is None else instantiate("prior", entry(prior), "prior", latent).distribution()
     inputs = _inputs(params=_rng().normal(size=(batch_size, head.param_size)))
 
@@ -565,9 +566,6 @@ def check_divergence(
 
 def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str, Any], latent_dim: int,
                                batch_size: int, prior: Any, posterior: Any) -> None:
-    from genkit.assemble import build
-    from genkit.signature import to_plain
-
     def run(model: Any, batch: Tensors, training: bool) -> Tensors:
         return {phase.name: phase.loss(batch, _seed(index))["loss"] for index, phase in enumerate(model.phases())}
 
@@ -583,7 +581,10 @@ def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str,
             "prior": prior,
             "divergence": {"type": registered, **to_plain(args)},
         }
-        make = lambda: _attempt(name, "assembling a model with it (genkit.build)", lambda: build(spec, (2,)))  # noqa: E731
+
+        def make() -> Any:
+            return _attempt(name, "assembling a model with it (genkit.build)", lambda: build(spec, (2,)))
+
         model = make()
         eager = _attempt(name, "running the model's phases", lambda: run(model, inputs, True))
         phases = model.phases()
@@ -629,9 +630,6 @@ def check_dataset(cls: type[Dataset], args: Mapping[str, Any] | None = None) -> 
     deterministic for its seed), and its spec arguments are validated. (A dataset has no
     variables, so gradients, tf.function and weights do not apply.)
     """
-    from genkit.data import load_split
-    from genkit.spec import resolve
-
     name, kwargs = _prepare("dataset", cls, args)
     if not cls.splits or not all(isinstance(s, str) for s in cls.splits):
         raise _fail(name, f"splits should be a non-empty tuple of names, got {cls.splits!r}")

@@ -67,6 +67,19 @@ def _dense_blocks(
     ]
 
 
+def _strided_blocks(
+    conv: type[keras.layers.Layer], filters: list[int], kernel_size: int, activation: str,
+    normalization: Normalization, dropout: float,
+) -> list[keras.layers.Layer]:
+    """One block per entry of ``filters`` around a stride-2, "same"-padded ``conv`` (Conv2D or Conv2DTranspose)."""
+    return [
+        layer
+        for f in filters
+        for layer in _block(conv(f, kernel_size, strides=2, padding="same"), activation, normalization, dropout,
+                            spatial=True)
+    ]
+
+
 def _apply(layers: list[keras.layers.Layer], h: tf.Tensor, training: bool) -> tf.Tensor:
     for layer in layers:
         h = layer(h, training=training)
@@ -188,14 +201,9 @@ class ConvEncoder(Encoder):
         super().__init__(data_shape, output_size, condition_dim)
         _check_options({"filters": filters, "dense": dense}, dropout, kernel_size)
         self.to_image = keras.layers.Reshape(_image_shape(self.data_shape, "encoder"))
-        self.conv_layers = [
-            layer
-            for f in filters
-            for layer in _block(
-                keras.layers.Conv2D(f, kernel_size, strides=2, padding="same"),
-                activation, normalization, dropout, spatial=True,
-            )
-        ]
+        self.conv_layers = _strided_blocks(
+            keras.layers.Conv2D, filters, kernel_size, activation, normalization, dropout
+        )
         self.flatten = keras.layers.Flatten()
         self.dense_layers = _dense_blocks(dense, activation, normalization, dropout)
         self.head = keras.layers.Dense(output_size)
@@ -249,14 +257,9 @@ class ConvDecoder(Decoder):
             [*dense, self.start_size[0] * self.start_size[1] * filters[0]], activation, normalization, dropout
         )
         self.to_map = keras.layers.Reshape((*self.start_size, filters[0]))
-        self.deconv_layers = [
-            layer
-            for f in filters
-            for layer in _block(
-                keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same"),
-                activation, normalization, dropout, spatial=True,
-            )
-        ]
+        self.deconv_layers = _strided_blocks(
+            keras.layers.Conv2DTranspose, filters, kernel_size, activation, normalization, dropout
+        )
         self.to_params = keras.layers.Conv2D(math.prod(self.param_shape[2:]), kernel_size, padding="same")
         extra_h, extra_w = self.start_size[0] * factor - height, self.start_size[1] * factor - width
         self.crop = keras.layers.Cropping2D(
