@@ -168,17 +168,17 @@ def _factory(name: str, cls: type, args: dict[str, Any], context: dict[str, Any]
 # --- behaviour shared by the kinds ----------------------------------------------------------
 
 
-def _assert_tensor(name: str, what: str, value: Any, shape: tuple[int | None, ...], finite: bool = True) -> None:
-    """``value`` is a float32 tensor of ``shape`` (None: any size) with finite entries."""
+def _assert_tensor(name: str, what: str, value: Any, shape: tuple[int, ...]) -> None:
+    """``value`` is a float32 tensor of ``shape`` with finite entries."""
     if not isinstance(value, (tf.Tensor, np.ndarray)):
         raise _fail(name, f"{what} should be a tensor, got {type(value).__name__}")
     value = tf.convert_to_tensor(value)
     if value.dtype != tf.float32:
         raise _fail(name, f"{what} should be float32, got {value.dtype.name}")
     actual = tuple(value.shape)
-    if len(actual) != len(shape) or any(e is not None and e != a for e, a in zip(shape, actual, strict=True)):
-        raise _fail(name, f"{what} should have shape {shape}, got {actual}")
-    if finite and not bool(tf.reduce_all(tf.math.is_finite(value))):
+    if actual != tuple(shape):
+        raise _fail(name, f"{what} should have shape {tuple(shape)}, got {actual}")
+    if not bool(tf.reduce_all(tf.math.is_finite(value))):
         raise _fail(name, f"{what} holds NaN or infinite values")
 
 
