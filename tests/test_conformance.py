@@ -13,7 +13,9 @@ from genkit_plugins.networks import MLPEncoder
 from genkit_plugins.priors import StandardNormal
 
 from genkit.components import ArrayData, Dataset, Divergence, Encoder, Likelihood, Posterior
-from genkit.registry import registry
+from genkit.errors import SpecError
+from genkit.registry import KINDS, registry
+from genkit.spec import resolve
 from genkit.testing import (
     CHECKS,
     check_dataset,
@@ -200,10 +202,13 @@ def test_a_broken_plugin_fails_with_a_message_naming_the_problem(check, plugin, 
 
 def test_a_wrongly_typed_argument_in_a_real_spec_names_its_key(tiny_vae):
     """What check_* verifies through a temporary registration holds for the built-ins' real specs."""
-    from genkit.errors import SpecError
-    from genkit.spec import resolve
-
     tiny_vae["posterior"] = {"type": "flow", "layers": "four"}
     with pytest.raises(SpecError, match="key 'posterior.layers'"):
         resolve(tiny_vae)
-    assert "genkit_testing_flowposterior" not in registry("posterior").names()
+
+
+def test_checks_leave_no_temporary_registration_behind():
+    check_prior(StandardNormal)
+    check_divergence(registry("divergence").get("none").obj, prior=None)
+    leftovers = [name for kind in KINDS for name in registry(kind).names() if name.startswith("genkit_testing_")]
+    assert leftovers == []
