@@ -121,7 +121,8 @@ def _check_signature(kind: str, cls: type, args: dict[str, Any], name: str) -> N
         key = argument.name
         if key not in doc:
             raise _fail(name, f"the docstring does not describe spec argument '{key}'")
-        if not argument.required and validate_arguments(cls, {**args, key: argument.default})[1]:
+        # a resolved spec stores defaults as plain data (to_plain); read back, they must validate
+        if not argument.required and validate_arguments(cls, {**args, key: to_plain(argument.default)})[1]:
             raise _fail(name, f"the default of '{key}' ({argument.default!r}) is not a valid value of its own type")
         wrong = next((v for v in _WRONG_VALUES if validate_arguments(cls, {**args, key: v})[1]), None)
         if wrong is None:
@@ -168,8 +169,9 @@ def _factory(name: str, cls: type, args: dict[str, Any], context: dict[str, Any]
 # --- behaviour shared by the kinds ----------------------------------------------------------
 
 
-def _assert_tensor(name: str, what: str, value: Any, shape: tuple[int, ...]) -> None:
-    """``value`` is a float32 tensor of ``shape`` with finite entries."""
+def _assert_tensor(name: str, what: str, value: Any, shape: tuple[int, ...], minus_infinity_ok: bool = False) -> None:
+    """``value`` is a float32 tensor of ``shape`` with finite entries (or -inf, where allowed:
+    the log-density of a point outside a distribution's support)."""
     if not isinstance(value, (tf.Tensor, np.ndarray)):
         raise _fail(name, f"{what} should be a tensor, got {type(value).__name__}")
     value = tf.convert_to_tensor(value)
@@ -178,8 +180,9 @@ def _assert_tensor(name: str, what: str, value: Any, shape: tuple[int, ...]) -> 
     actual = tuple(value.shape)
     if actual != tuple(shape):
         raise _fail(name, f"{what} should have shape {tuple(shape)}, got {actual}")
-    if not bool(tf.reduce_all(tf.math.is_finite(value))):
-        raise _fail(name, f"{what} holds NaN or infinite values")
+    allowed = tf.math.is_finite(value) | (minus_infinity_ok & tf.equal(value, -np.inf))
+    if not bool(tf.reduce_all(allowed)):
+        raise _fail(name, f"{what} holds NaN or {'+' if minus_infinity_ok else ''}infinite values")
 
 
 def _assert_same(name: str, context: str, expected: Tensors, actual: Tensors) -> None:
@@ -368,8 +371,9 @@ def check_posterior(
 ) -> None:
     """Check a posterior head: ``param_size`` numbers per example -> q(z|x) with event shape
     ``[latent_dim]`` and batch shape ``[batch]``; seeded, reparameterized samples (one and several
-    per example); ``point``; finite ``log_prob`` of samples and of arbitrary points (not for
-    ``deterministic`` heads); gradients, tf.function, weights round trip, arguments.
+    per example); ``point``; finite ``log_prob`` of samples and NaN-free ``log_prob`` of arbitrary
+    points (-inf outside the support; neither for ``deterministic`` heads); gradients,
+    tf.function, weights round trip, arguments.
     """
     name, kwargs = _prepare("posterior", cls, args)
     make = _factory(name, cls, kwargs, {"latent_dim": latent_dim})
@@ -410,12 +414,13 @@ def _check_sampler(name: str, make: Callable[[], Any], component: Any, run: Run,
     eager = _attempt(name, "sampling and log_prob", lambda: run(component, inputs, False))
     n, latent_dim = inputs["z"].shape
     for key in eager:
-        _assert_tensor(name, key, eager[key], (n,) if key.startswith("log_prob") else (n, latent_dim))
+        shape = (n,) if key.startswith("log_prob") else (n, latent_dim)
+        _assert_tensor(name, key, eager[key], shape, minus_infinity_ok=key == "log_prob_elsewhere")
     _check_seeded(name, what, draw, stochastic)
 
     def loss() -> tf.Tensor:
         out = run(component, inputs, True)
-        return tf.reduce_sum(out["sample"] ** 2) - tf.reduce_sum(out.get("log_prob_elsewhere", 0.0))
+        return tf.reduce_sum(out["sample"] ** 2) - tf.reduce_sum(out.get("log_prob", 0.0))
 
     _check_gradients(name, loss, _variables(component))
     _check_graph(name, run, component, inputs)
@@ -485,15 +490,26 @@ def check_prior(
     latent_dim: int = 3,
     n: int = 16,
     context: Mapping[str, Any] | None = None,
+    setup: Callable[[Prior], None] | None = None,
 ) -> None:
     """Check a prior: ``distribution()`` has event shape ``[latent_dim]`` and no batch shape;
-    seeded ``sample(n)``; finite ``log_prob`` of samples and arbitrary points (skipped for
-    ``sample_only`` priors); gradients reach every trainable variable (through log_prob, or
-    through samples); tf.function, weights round trip, arguments. ``context`` adds context
-    arguments beyond ``latent_dim`` that the prior declares.
+    seeded ``sample(n)``; finite ``log_prob`` of samples and NaN-free ``log_prob`` of arbitrary
+    points (-inf outside the support; neither for ``sample_only`` priors); gradients reach every
+    trainable variable (through log_prob, or through samples); tf.function, weights round trip,
+    arguments. ``context`` adds context arguments beyond ``latent_dim`` that the prior declares;
+    ``setup`` is called on every instance the check builds, before it is used (e.g. to connect a
+    prior that depends on other components, such as pseudo-inputs through an encoder, to a small
+    model).
     """
     name, kwargs = _prepare("prior", cls, args)
-    make = _factory(name, cls, kwargs, {"latent_dim": latent_dim, **(context or {})})
+    construct = _factory(name, cls, kwargs, {"latent_dim": latent_dim, **(context or {})})
+
+    def make() -> Prior:
+        prior = construct()
+        if setup is not None:
+            _attempt(name, "setup(prior)", lambda: setup(prior))
+        return prior
+
     prior = make()
     inputs = _inputs(z=2.0 * _rng().normal(size=(n, latent_dim)))
     has_density = not cls.sample_only
@@ -524,14 +540,15 @@ def check_divergence(
     """Check a divergence, alone and inside a small model.
 
     Alone: ``per_example(q, prior, z, seed)`` for a batch of ``posterior`` heads and the
-    registered ``prior`` is a finite ``[batch]`` tensor, reproducible for a seed, differentiable
-    with respect to q's parameters (when it needs a prior); ``weight(step)`` is a finite scalar;
-    a divergence that needs no prior accepts ``prior=None``.
+    registered ``prior`` is a finite ``[batch]`` tensor, reproducible for a seed; ``weight(step)``
+    is a finite scalar; a divergence that needs no prior accepts ``prior=None``.
 
     In a model (MLP networks on 2-D data, assembled by ``genkit.build``): every phase's loss is a
     finite scalar and reaches each of the phase's variables; the divergence's own trainable
     variables belong to some phase; the same numbers inside tf.function; the model's weights
-    round trip; and its spec arguments are validated.
+    round trip. A divergence that needs a prior must regularise the encoder: through
+    ``per_example`` (differentiable with respect to q's parameters) unless one of its own phases
+    trains the encoder (as the adversarial one does). And its spec arguments are validated.
     """
     name, kwargs = _prepare("divergence", cls, args)
     make = _factory(name, cls, kwargs, {"latent_dim": latent_dim})
@@ -556,16 +573,19 @@ def check_divergence(
     for step in (0, 10_000):
         weight = _attempt(name, f"weight({step})", lambda step=step: divergence.weight(tf.constant(step, tf.int64)))
         _assert_tensor(name, f"weight({step})", tf.cast(weight, tf.float32), ())
-    if cls.requires_prior:
-        _check_gradients(name, lambda: tf.reduce_sum(per_example(divergence, inputs)),
-                         {"q's parameters (the encoder output)": inputs["params"]})
-    else:
+    if not cls.requires_prior:
         _assert_tensor(name, "per_example without a prior", per_example(divergence, inputs, False), (batch_size,))
-    _check_divergence_in_model(name, cls, kwargs, latent_dim, batch_size, prior, posterior)
+    trains_encoder = _check_divergence_in_model(name, cls, kwargs, latent_dim, batch_size, prior, posterior)
+    if cls.requires_prior and not trains_encoder:
+        _check_gradients(name, lambda: tf.reduce_sum(per_example(divergence, inputs)),
+                         {"q's parameters (the encoder output) through per_example, and no phase of its own trains "
+                          "the encoder": inputs["params"]})
 
 
 def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str, Any], latent_dim: int,
-                               batch_size: int, prior: Any, posterior: Any) -> None:
+                               batch_size: int, prior: Any, posterior: Any) -> bool:
+    """The checks in an assembled model; returns whether the divergence's own phases train the encoder."""
+
     def run(model: Any, batch: Tensors, training: bool) -> Tensors:
         return {phase.name: phase.loss(batch, _seed(index))["loss"] for index, phase in enumerate(model.phases())}
 
@@ -600,6 +620,8 @@ def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str,
             raise _fail(name, f"its trainable variables {untrained} are in no phase, so they never train")
         _check_graph(name, run, model, inputs)
         _check_round_trip(name, run, make, model, inputs)
+    encoder = {id(v) for v in model.encoder.trainable_variables}
+    return any(id(v) in encoder for phase in phases[1:] for v in phase.variables())
 
 
 # --- datasets -------------------------------------------------------------------------------
