@@ -12,7 +12,7 @@ import tensorflow_probability as tfp
 from genkit_plugins.networks import MLPEncoder
 from genkit_plugins.priors import StandardNormal
 
-from genkit.components import ArrayData, Dataset, Divergence, Encoder, Likelihood, Posterior
+from genkit.components import ArrayData, Dataset, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
 from genkit.errors import SpecError
 from genkit.registry import KINDS, registry
 from genkit.spec import resolve
@@ -68,6 +68,63 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, size=(6, 4, 4), dtype=np.uint8)
     np.savez(tmp_path / "tiny.npz", x_train=images, y_train=np.arange(6), x_test=images[:2])
     check_dataset(registry("dataset").get("npz").obj, {"path": str(tmp_path / "tiny.npz"), "labels": "y_train"})
+
+
+# --- unusual but valid plugins pass -------------------------------------------------------------
+
+
+class BoxPrior(Prior):
+    """Uniform on a box of half-width ``half_width`` around a learned centre: log_prob is -inf outside.
+
+    Args:
+        half_width: half the side of the box.
+    """
+
+    def __init__(self, latent_dim: int, half_width: float = 1.0):
+        super().__init__(latent_dim)
+        self.half_width = half_width
+        self.centre = self.add_weight(shape=(latent_dim,), initializer="zeros", name="centre")
+
+    def distribution(self):
+        return tfd.Independent(tfd.Uniform(self.centre - self.half_width, self.centre + self.half_width), 1)
+
+
+class LateShiftPrior(StandardNormal):
+    """A standard normal shifted by a weight that ``connect`` creates (as priors that depend on other
+    components create theirs once they are connected to a model)."""
+
+    def connect(self) -> None:
+        self.shift = self.add_weight(shape=(self.latent_dim,), initializer="ones", name="shift")
+
+    def distribution(self):
+        return tfd.Independent(tfd.Normal(self.shift, 1.0), reinterpreted_batch_ndims=1)
+
+
+class CodeShrinkingDivergence(Divergence):
+    """Zero per example; its own phase pulls the codes towards 0 (the shape of an adversarial regulariser)."""
+
+    def per_example(self, q, prior, z, seed):
+        return tf.zeros(tf.shape(z)[:1])
+
+    def phases(self, model):
+        def shrink(batch, seed):
+            return {"loss": tf.reduce_mean(model.posterior_distribution(batch["x"]).sample(seed=seed) ** 2)}
+
+        return [Phase("shrink", shrink, lambda: model.encoder.trainable_variables)]
+
+
+def test_minus_infinity_outside_the_support_is_a_valid_log_prob():
+    check_prior(BoxPrior, {"half_width": 0.5})
+
+
+def test_setup_prepares_every_instance_a_prior_check_builds():
+    check_prior(LateShiftPrior, setup=LateShiftPrior.connect)
+    with pytest.raises(AssertionError, match="distribution.. raised AttributeError"):
+        check_prior(LateShiftPrior)
+
+
+def test_a_divergence_may_regularise_the_encoder_through_its_own_phase():
+    check_divergence(CodeShrinkingDivergence)
 
 
 # --- deliberately broken plugins: each fails one check, and the message says which -----------
