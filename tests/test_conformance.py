@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -46,11 +47,35 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("likelihood", "continuous_bernoulli", {}, {}),
     ("likelihood", "categorical_8bit", {}, {}),
     ("prior", "standard_normal", {}, {}),
+    ("prior", "learnable_gaussian", {"init_scale": 0.5}, {}),
+    ("prior", "mixture", {"components": 4, "learnable": True}, {}),
+    ("prior", "mixture", {"components": 3, "layout": "sphere"}, {}),
+    ("prior", "uniform", {"low": -2.0, "high": 2.0}, {}),
+    ("prior", "swiss_roll", {"arms": 3}, {"latent_dim": 2}),
+    ("prior", "vamp", {"pseudo_inputs": 3}, {"setup": lambda prior: prior.attach(_small_model())}),
+    ("prior", "flow", {"flow": "maf", "layers": 2, "hidden": [8]}, {}),
+    ("prior", "flow", {"flow": "real_nvp", "layers": 2, "hidden": [8]}, {}),
+    ("prior", "tfd", {"distribution": "StudentT", "parameters": {"df": 3.0, "loc": 0.0, "scale": 1.0}}, {}),
     ("divergence", "kl", {"beta": 2.0}, {}),
+    ("divergence", "kl", {"free_bits": 0.1, "warmup": {"type": "linear", "steps": 10}}, {"prior": "mixture"}),
+    ("divergence", "mc_kl", {"samples": 2}, {}),
+    ("divergence", "mmd", {"kernel": "imq"}, {}),
+    ("divergence", "mmd", {"kernel": "rbf"}, {"prior": "uniform"}),
+    ("divergence", "adversarial", {"hidden": [8]}, {}),
     ("divergence", "none", {}, {"prior": None}),
     ("dataset", "shapes", {"size": 8, "n_train": 10, "n_test": 5}, {}),
     ("dataset", "toy2d", {"shape": "moons", "n_train": 10, "n_test": 5}, {}),
 ]
+
+
+@functools.cache
+def _small_model():
+    """A tiny assembled model (latent 3, 4x4 data) for priors that attach to an encoder."""
+    import genkit
+
+    spec = {"latent_dim": 3, "data": {"type": "toy2d", "n_train": 20}, "encoder": {"type": "mlp", "hidden": [4]},
+            "decoder": {"type": "mlp", "hidden": [4]}, "likelihood": "gaussian"}
+    return genkit.build(spec)
 
 
 @pytest.mark.parametrize("kind, name, args, options", BUILT_INS, ids=[f"{k}-{n}" for k, n, _, _ in BUILT_INS])
@@ -58,16 +83,24 @@ def test_built_in_plugin_passes_the_conformance_suite(kind, name, args, options)
     CHECKS[kind](registry(kind).get(name).obj, args, **options)
 
 
-@pytest.mark.parametrize("kind", ["encoder", "decoder", "posterior", "likelihood"])
-def test_every_built_in_network_and_head_is_checked(kind):
+@pytest.mark.parametrize("kind", ["encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "dataset"])
+def test_every_built_in_plugin_is_checked(kind):
     built_in = {entry.name for entry in registry(kind).entries() if entry.origin == "genkit"}
-    assert built_in == {name for k, name, _, _ in BUILT_INS if k == kind}
+    checked = {name for k, name, _, _ in BUILT_INS if k == kind}
+    if kind == "dataset":
+        checked |= {"npz", "h5"}  # checked on temporary files below
+    assert built_in == checked
 
 
 def test_file_datasets_pass_the_conformance_suite(tmp_path):
+    import h5py
+
     images = np.random.default_rng(0).integers(0, 256, size=(6, 4, 4), dtype=np.uint8)
     np.savez(tmp_path / "tiny.npz", x_train=images, y_train=np.arange(6), x_test=images[:2])
-    check_dataset(registry("dataset").get("npz").obj, {"path": str(tmp_path / "tiny.npz"), "labels": "y_train"})
+    with h5py.File(tmp_path / "tiny.h5", "w") as handle:
+        handle["x_train"], handle["y_train"], handle["x_test"] = images, np.arange(6), images[:2]
+    for kind in ("npz", "h5"):
+        check_dataset(registry("dataset").get(kind).obj, {"path": str(tmp_path / f"tiny.{kind}"), "labels": "y_train"})
 
 
 # --- unusual but valid plugins pass -------------------------------------------------------------

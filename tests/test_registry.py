@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from fake_plugins import LAPLACE_PRIOR, make_distribution
 
 import genkit
 from genkit.registry import PluginWarning, registry, reload_plugins
-from fake_plugins import LAPLACE_PRIOR, make_distribution
 
 
 @pytest.fixture
