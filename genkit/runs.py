@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from genkit.callbacks import Callback, MetricsCSV, Progress, TensorBoard
-from genkit.checkpoint import CheckpointManager, Checkpointer, CheckpointWarning
+from genkit.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.errors import GenkitError, NumericalFault
 from genkit.model import GenerativeAutoencoder
 from genkit.spec import Spec, load_spec
@@ -174,7 +174,8 @@ def train(
         write_run_header(run_dir, spec, model)
         metrics = MetricsCSV(run_dir / METRICS_FILE)
         checkpointer = Checkpointer(CheckpointManager(run_dir, spec.train.keep_checkpoints), run_dir)
-        loggers += [metrics, TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, examples[:16]), checkpointer]
+        board = TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, examples[:16])
+        loggers += [metrics, board, checkpointer]
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))

@@ -56,6 +56,12 @@ class TrainSpec(_Strict):
     clip_norm: pydantic.PositiveFloat | None = None
     clip_value: pydantic.PositiveFloat | None = None
 
+    @pydantic.model_validator(mode="after")
+    def _one_clipping(self) -> TrainSpec:
+        if self.clip_norm is not None and self.clip_value is not None:
+            raise ValueError("set train.clip_norm or train.clip_value, not both (Keras optimizers take one)")
+        return self
+
 
 class DataOptions(_Strict):
     """Options genkit applies to any dataset plugin."""

@@ -49,7 +49,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def _weighted_means(outputs: list[dict[str, Any]], sizes: list[int]) -> dict[str, float]:
     """Size-weighted means of the public (not ``_``-prefixed) outputs over the steps not skipped."""
     keys = [k for k in outputs[0] if not k.startswith("_")]
-    kept = [(o, n) for o, n in zip(outputs, sizes) if not bool(o.get("_skipped", False))]
+    kept = [(o, n) for o, n in zip(outputs, sizes, strict=True) if not bool(o.get("_skipped", False))]
     if not kept:
         return {k: float("nan") for k in keys}
     weights = np.asarray([n for _, n in kept], np.float64) / float(sum(n for _, n in kept))
@@ -87,7 +87,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.phases = model.phases()
         self.optimizers = [make_optimizer(optimizer_config(spec.train, phase.optimizer)) for phase in self.phases]
-        for phase, optimizer in zip(self.phases, self.optimizers):
+        for phase, optimizer in zip(self.phases, self.optimizers, strict=True):
             optimizer.build(phase.variables())  # now, not lazily in the step: a checkpoint restores into it
         self.halted = tf.Variable(False, trainable=False, name="halted")  # on_nan: stop saw a bad step
         self.term_keys: list[tuple[str, list[str]]] = []  # (phase, its output keys), recorded while tracing
@@ -113,7 +113,7 @@ class Trainer:
             with tf.GradientTape() as tape:
                 terms = phase.loss(batch, seeds[index])
             gradients = tape.gradient(terms["loss"], variables)
-            pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+            pairs = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
             gradients_finite = _all_finite([g for g, _ in pairs])
             skipped |= self._apply_if_finite(optimizer, pairs, _all_finite(list(terms.values())) & gradients_finite)
             prefix = "" if index == 0 else f"{phase.name}_"
