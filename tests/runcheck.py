@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -41,3 +45,48 @@ def assert_same_run(run_dir: str | Path, reference_dir: str | Path, rtol: float 
     assert [list(r) for r in rows] == [list(r) for r in expected]
     for row, want in zip(rows, expected, strict=True):
         np.testing.assert_allclose(list(row.values()), list(want.values()), rtol=rtol, err_msg=str(row))
+
+
+def genkit_cli(*args: str) -> list[str]:
+    """The command line running ``genkit ARGS`` with this interpreter (whatever venv the tests run in)."""
+    return [sys.executable, "-c", "from genkit.cli import main; main()", *args]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: float = 300) -> bool:
+    """Start ``genkit ARGS``, wait until it (re)writes ``run_dir/spec.yaml`` (training starts right
+    after), sleep ``delay`` seconds, then SIGKILL it. Returns whether it was still running then."""
+    started = time.time_ns()
+    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    spec = Path(run_dir) / "spec.yaml"
+    wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
+             timeout, f"{spec} to be written")
+    time.sleep(delay)
+    alive = process.poll() is None
+    if alive:
+        process.kill()
+    _, stderr = process.communicate(timeout=timeout)
+    if not alive:
+        assert process.returncode == 0, stderr.decode()
+    return alive
+
+
+def checkpointed_epoch(run_dir: Path) -> int:
+    """The last finished epoch of the run's newest good checkpoint (0 when there is none)."""
+    from genkit.checkpoint import CheckpointManager, CorruptCheckpoint
+
+    manager = CheckpointManager(run_dir)
+    for path in reversed(manager.paths()):
+        try:
+            return manager.read(path).epoch
+        except CorruptCheckpoint:
+            continue
+    return 0
