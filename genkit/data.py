@@ -44,13 +44,22 @@ def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
     return (rng.uniform(size=x.shape) < x).astype(np.float32)
 
 
+def describe_data(spec: Spec) -> str:
+    """How error messages name the spec's data: the dataset type and, for files, the file."""
+    from genkit.registry import registry
+
+    plugin = registry("dataset").get(spec.data["type"]).obj
+    files = [str(spec.data[key]) for key in getattr(plugin, "path_args", ()) if spec.data.get(key)]
+    return f"dataset '{spec.data['type']}'" + (f" ({', '.join(files)})" if files else "")
+
+
 def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayData:
     """One split of the spec's dataset, as float32 in genkit's conventions (limit applied)."""
     dataset = dataset if dataset is not None else instantiate("dataset", spec.data, "data")
     if split not in dataset.splits:
         raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
     arrays = dataset.load(split)
-    where = f"dataset '{spec.data['type']}' ({split} split)"
+    where = f"{describe_data(spec)} ({split} split)"
     if arrays.x.ndim < 2:
         raise GenkitError(f"{where}: expected an array of examples [N, ...], got shape {arrays.x.shape}")
     if len(arrays) == 0:

@@ -153,7 +153,7 @@ def train(
     ``resume`` continues the run in ``out`` from its newest good checkpoint.
     """
     from genkit.assemble import build
-    from genkit.data import prepare_data
+    from genkit.data import describe_data, prepare_data
     from genkit.train import Trainer
 
     if resume and (out is None or overwrite):
@@ -164,7 +164,7 @@ def train(
     model = build(spec, data.data_shape)
     problem = model.likelihood.check_data(data.train.x)
     if problem:
-        raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
+        raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
     run_dir, resuming = None, False
     if out is not None:
         run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
