@@ -100,18 +100,12 @@ def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, q
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
     """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
-    from genkit.assemble import build
-    from genkit.data import prepare_data
-    from genkit.errors import GenkitError
+    from genkit.runs import prepare
     from genkit.spec import load_spec
     from genkit.yaml_source import dump_yaml
 
     spec = load_spec(spec_file)
-    data = prepare_data(spec)
-    model = build(spec, data.data_shape)
-    problem = model.likelihood.check_data(data.train.x)
-    if problem:
-        raise GenkitError(f"{spec_file}: {problem}")
+    data, model = prepare(spec)
     if show:
         click.echo(dump_yaml(spec.to_dict()), nl=False)
     click.echo(

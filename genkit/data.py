@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from genkit.components import ArrayData
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, SpecError
 from genkit.plugins_util import instantiate
 from genkit.spec import Spec
 
@@ -85,9 +85,10 @@ def prepare_data(spec: Spec) -> PreparedData:
     if len(train) == 0:
         raise GenkitError("no training examples are left after the validation split (data.validation_split)")
     if spec.train.batch_size > len(train):
-        raise GenkitError(
-            f"train.batch_size is {spec.train.batch_size} but there are only {len(train)} training examples; "
-            "lower the batch size or use more data"
+        raise SpecError(
+            f"the batch size is {spec.train.batch_size} but {describe_data(spec)} has only {len(train)} training "
+            "examples; lower the batch size or use more data",
+            "train.batch_size", spec.source, spec.lines.get(("train", "batch_size")),
         )
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
     return PreparedData(train, validation, tuple(int(d) for d in train.x.shape[1:]), num_classes)

@@ -28,7 +28,7 @@ import numpy as np
 
 from genkit.callbacks import Callback, MetricsCSV, Progress, TensorBoard
 from genkit.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
-from genkit.errors import GenkitError, NumericalFault
+from genkit.errors import GenkitError, NumericalFault, SpecError
 from genkit.model import GenerativeAutoencoder
 from genkit.spec import Spec, load_spec
 from genkit.yaml_source import dump_yaml
@@ -136,6 +136,29 @@ def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: np.ndar
     save_reconstructions(run_dir / RECONSTRUCTIONS_FILE, examples, model.reconstruct(examples))
 
 
+def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
+    """Load and check the data and build the model: every check a run makes before it writes anything.
+
+    A component that rejects its arguments while being built is reported at its spec key and line.
+    """
+    from genkit.assemble import build
+    from genkit.data import describe_data, prepare_data
+
+    data = prepare_data(spec)
+    try:
+        model = build(spec, data.data_shape)
+    except SpecError as err:
+        if err.source is not None or spec.source is None:
+            raise
+        line = spec.lines.get(tuple(err.path.split(".")))
+        raise SpecError(err.detail, err.path, spec.source, line) from None
+    problem = model.likelihood.check_data(data.train.x)
+    if problem:
+        likelihood = spec.components["likelihood"]["type"]
+        raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
+    return data, model
+
+
 def train(
     spec: str | Path | dict[str, Any] | Spec,
     out: str | Path | None = None,
@@ -152,19 +175,13 @@ def train(
     ``train`` says and Ctrl-C stops cleanly (:class:`~genkit.errors.TrainingInterrupted`);
     ``resume`` continues the run in ``out`` from its newest good checkpoint.
     """
-    from genkit.assemble import build
-    from genkit.data import describe_data, prepare_data
     from genkit.train import Trainer
 
     if resume and (out is None or overwrite):
         raise GenkitError("resume needs a run directory (out) and excludes overwrite")
 
     spec = load_spec(spec)
-    data = prepare_data(spec)
-    model = build(spec, data.data_shape)
-    problem = model.likelihood.check_data(data.train.x)
-    if problem:
-        raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
+    data, model = prepare(spec)
     run_dir, resuming = None, False
     if out is not None:
         run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
