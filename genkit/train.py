@@ -201,7 +201,7 @@ class Trainer:
         self.progress = progress
         self._call("on_epoch_begin", epoch)
         started = time.perf_counter()
-        checked = len(progress.outputs)
+        checked = 0  # outputs restored from a mid-epoch checkpoint are checked too
         order = epoch_order(len(self.train_data), train.seed, epoch)[sum(progress.sizes) :]
         first = len(progress.sizes) + 1
         for step, batch in enumerate(batches(self.train_data, train.batch_size, order), start=first):
@@ -211,7 +211,7 @@ class Trainer:
             shown = float(out["loss"]) if step % LOSS_DISPLAY_EVERY == 1 else None
             if shown is not None:  # the loss is read back here anyway: check the steps since the last look
                 self._check_finite(progress, checked)
-                checked = len(progress.outputs)
+                checked = 0  # outputs restored from a mid-epoch checkpoint are checked too
             self._call("on_step_end", step, shown)
         self._check_finite(progress, checked)
         outputs, sizes = progress.outputs, progress.sizes
