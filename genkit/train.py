@@ -211,7 +211,7 @@ class Trainer:
             shown = float(out["loss"]) if step % LOSS_DISPLAY_EVERY == 1 else None
             if shown is not None:  # the loss is read back here anyway: check the steps since the last look
                 self._check_finite(progress, checked)
-                checked = 0  # outputs restored from a mid-epoch checkpoint are checked too
+                checked = len(progress.outputs)
             self._call("on_step_end", step, shown)
         self._check_finite(progress, checked)
         outputs, sizes = progress.outputs, progress.sizes
