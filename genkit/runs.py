@@ -201,7 +201,9 @@ def train(
         history = trainer.fit()
     else:
         history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
-        model.save_weights(str(run_dir / WEIGHTS_FILE))
+        temporary = run_dir / f".tmp-{WEIGHTS_FILE}"  # Keras wants the .weights.h5 ending
+        model.save_weights(str(temporary))
+        os.replace(temporary, run_dir / WEIGHTS_FILE)  # a kill while saving leaves no half-written weights
         save_pictures(run_dir, model, examples)
     return RunResult(model, history, run_dir)
 
