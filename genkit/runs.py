@@ -228,7 +228,7 @@ def _fit_with_checkpoints(trainer: Any, checkpointer: Checkpointer, metrics: Met
         where = (f"The last good checkpoint is {saved[-1]}" if saved else
                  "No checkpoint was written before it")
         raise NumericalFault(
-            f"{fault} {where}. Lower train.optimizer.learning_rate, set train.clip_norm, or set "
+            f"{fault}. {where}. Lower train.optimizer.learning_rate, set train.clip_norm, or set "
             "train.on_nan: skip, then continue with: genkit run SPEC --resume",
             fault.epoch, fault.step, fault.term,
         ) from None

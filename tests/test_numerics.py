@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Literal
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_VAE
+from click.testing import CliRunner
+from conftest import TINY_TOY, TINY_VAE
 from genkit_plugins.divergences import AnalyticKL
 from runcheck import metric_rows
 
 import genkit
 from genkit.assemble import build
 from genkit.checkpoint import CheckpointManager
+from genkit.cli import main
 from genkit.components import ArrayData
 from genkit.data import prepare_data
 from genkit.errors import NumericalFault
 from genkit.runs import train
 from genkit.spec import load_spec
 from genkit.train import Trainer, batches
+from genkit.yaml_source import dump_yaml
 
 STEPS_PER_EPOCH = 6  # 240 training examples, batch 40 (see _spec)
 
@@ -143,3 +147,17 @@ def test_clip_norm_bounds_each_update():
     moved = math.sqrt(sum(float(np.sum((v.numpy() - b) ** 2)) for v, b in zip(model.trainable_variables, before,
                                                                               strict=True)))
     assert moved == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_huge_learning_rate_stops_the_cli_with_exit_2(tmp_path):
+    """No test plugin here: plain SGD with learning rate 100 on the toy data blows up in epoch 1."""
+    spec = copy.deepcopy(TINY_TOY)
+    spec["train"]["optimizer"] = {"type": "sgd", "learning_rate": 100.0}
+    path = tmp_path / "spec.yaml"
+    path.write_text(dump_yaml(spec))
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert re.search(r"^error: training stopped at epoch 1, step \d+: the '(reconstruction|divergence|loss)' term "
+                     r"became (nan|inf)", result.stderr), result.stderr
+    assert "No checkpoint was written before it" in result.stderr
+    assert "Traceback" not in result.stderr
