@@ -1,11 +1,13 @@
 """Kill-and-resume trials: SIGKILL a real ``genkit run`` at a random moment, resume it, compare.
 
-Each trial trains the tiny shapes VAE of the tests in a fresh run directory with ``genkit run``
-(a subprocess), kills it with SIGKILL after a random delay drawn uniformly from the length of an
-uninterrupted run (counted from the moment it writes its spec, just before training starts),
-then finishes it with ``genkit resume`` (another subprocess). The resumed run must end with the
-uninterrupted run's weights and metric rows (timing columns aside): "exact" below means equal to
-float tolerance (rtol 1e-6); "bitwise" means every weight array is identical.
+First an uninterrupted ``genkit run`` (a subprocess) of the tests' tiny shapes VAE is timed from
+the moment it writes its spec (training starts right after) to its exit. Each trial then runs
+the same command in a fresh run directory, kills it with SIGKILL after a delay drawn uniformly
+from that window (so kills land while tracing, in any epoch, while a checkpoint is written, or
+while the final weights and pictures are written), and finishes it with ``genkit resume``
+(another subprocess). The resumed run must end with the uninterrupted run's weights and metric
+rows (timing columns aside): "exact" below means equal to float tolerance (rtol 1e-6);
+"bitwise" means every weight array is identical.
 
     python benchmarks/kill_resume.py --trials 20 --seed 0
 
@@ -34,9 +36,8 @@ from runcheck import (  # noqa: E402
     final_weights,
     genkit_cli,
     kill_during_training,
+    start_training,
 )
-
-from genkit.runs import train  # noqa: E402
 
 
 def trial(spec: Path, run_dir: Path, reference: Path, delay: float) -> dict:
@@ -71,8 +72,9 @@ def main() -> int:
         spec_data["train"].update(epochs=args.epochs, keep_checkpoints=2)
         spec = root / "spec.yaml"
         spec.write_text(yaml.safe_dump(spec_data))
+        reference = start_training(["run", str(spec), "--out", str(root / "reference"), "-q"], root / "reference")
         started = time.monotonic()
-        train(spec, root / "reference", progress=False)
+        assert reference.wait() == 0, reference.stderr.read().decode()
         window = time.monotonic() - started
         print(f"reference run: {window:.1f} s; kill delays drawn from [0, {window:.1f}] s", flush=True)
         rng = random.Random(args.seed)
@@ -83,11 +85,12 @@ def main() -> int:
             print(f"trial {index}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                                                   for k, v in result.items()), flush=True)
     killed = sum(r["killed_while_training"] for r in results)
+    at_epoch = sorted(r["checkpointed_epoch"] for r in results)
     exact = sum(r["exact"] for r in results)
     bitwise = sum(r["bitwise"] for r in results)
     print(f"summary: {len(results)} trials, {killed} killed while training "
           f"({len(results) - killed} had finished before the kill), {exact} resumed exactly, "
-          f"{bitwise} bitwise-identical weights")
+          f"{bitwise} bitwise-identical weights; newest checkpoint at the kill (epoch): {at_epoch}")
     return 0 if exact == len(results) else 1
 
 

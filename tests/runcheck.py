@@ -61,14 +61,23 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: float = 300) -> bool:
-    """Start ``genkit ARGS``, wait until it (re)writes ``run_dir/spec.yaml`` (training starts right
-    after), sleep ``delay`` seconds, then SIGKILL it. Returns whether it was still running then."""
+def start_training(args: list[str], run_dir: Path, timeout: float = 300) -> subprocess.Popen:
+    """Start ``genkit ARGS`` and return once it has (re)written ``run_dir/spec.yaml``: training starts
+    right after (or once it has exited, e.g. with an error)."""
     started = time.time_ns()
     process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     spec = Path(run_dir) / "spec.yaml"
     wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
              timeout, f"{spec} to be written")
+    return process
+
+
+def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: float = 300) -> bool:
+    """Run ``genkit ARGS``, SIGKILL it ``delay`` seconds after training starts (see :func:`start_training`).
+
+    Returns whether it was still running then (else it must have finished successfully).
+    """
+    process = start_training(args, run_dir, timeout)
     time.sleep(delay)
     alive = process.poll() is None
     if alive:
