@@ -25,7 +25,7 @@ from genkit.checkpoint import CheckpointManager
 from genkit.cli import main
 from genkit.runs import train
 
-EPOCHS = 8
+EPOCHS = 12  # enough epochs after the first checkpoint that the SIGINT lands mid-training
 KILLS = 3
 
 
