@@ -53,14 +53,20 @@ def main() -> None:
     from genkit.spec import load_spec
     from genkit.yaml_source import read_yaml_file
 
+    def read(name: str) -> dict:
+        """An example spec as data, its data path made absolute (it is relative to the spec file)."""
+        data, _ = read_yaml_file(EXAMPLES / f"vae_mnist_{name}.yaml")
+        data["data"]["path"] = str((EXAMPLES / data["data"]["path"]).resolve())
+        return data
+
     jobs: list[tuple[str, str, dict]] = []
     for name in args.only:
-        data, _ = read_yaml_file(EXAMPLES / f"vae_mnist_{name}.yaml")
+        data = read(name)
         data["train"]["epochs"] = args.epochs
         jobs.append((name, "bernoulli", data))
     has_cb = "continuous_bernoulli" in registry("likelihood")
     if has_cb and "normal" in args.only:
-        data, _ = read_yaml_file(EXAMPLES / "vae_mnist_normal.yaml")
+        data = read("normal")
         data["train"]["epochs"], data["likelihood"] = args.epochs, "continuous_bernoulli"
         jobs.append(("normal", "continuous_bernoulli", data))
 

@@ -6,6 +6,7 @@ A downstream library passes its own :class:`Callback` to ``genkit.train`` to plu
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ class Callback:
         """After an epoch with its metrics (training means, validation, timing)."""
 
     def on_train_end(self, history: list[dict[str, float]]) -> None:
-        """After the last epoch."""
+        """After the last epoch, or when training stops early (NaN stop, Ctrl-C, an error)."""
 
 
 class MetricsCSV(Callback):
@@ -43,10 +44,25 @@ class MetricsCSV(Callback):
         if new:
             self.columns = list(logs)
         with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({k: logs.get(k, "") for k in self.columns})
+            self._write(handle, [logs], header=new)
+
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        """Replace the file by ``rows`` (the metrics a checkpoint kept), atomically; later epochs append.
+
+        Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
+        """
+        self.columns = list(rows[0]) if rows else None
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w", newline="") as handle:
+            if rows:
+                self._write(handle, rows, header=True)
+        os.replace(temporary, self.path)
+
+    def _write(self, handle: Any, rows: list[dict[str, float]], header: bool) -> None:
+        writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+        if header:
+            writer.writeheader()
+        writer.writerows({k: row.get(k, "") for k in self.columns} for row in rows)
 
 
 class TensorBoard(Callback):

@@ -1,7 +1,8 @@
-"""The ``genkit`` command line: run, validate, list.
+"""The ``genkit`` command line: run, resume, validate, list.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
-no traceback. TensorFlow is imported lazily and quietly, after the arguments are parsed.
+no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
+training). TensorFlow is imported lazily and quietly, after the arguments are parsed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings API
@@ -23,7 +25,7 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn GenkitError into a clean message and exit code 2."""
+    """Turn GenkitError into a clean message and exit code 2, Ctrl-C into one line and exit code 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,6 +40,9 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except GenkitError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt as err:  # TrainingInterrupted carries the resume command
+            click.echo(str(err) or "interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -52,16 +57,39 @@ def main() -> None:
 @click.argument("spec_file", type=click.Path(dir_okay=False))
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/<spec name>).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in the run directory from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 @_user_errors
-def run(spec_file: str, out: str | None, overwrite: bool, quiet: bool) -> None:
+def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: bool) -> None:
     """Train the model SPEC_FILE describes and write a run directory."""
-    from genkit.runs import train
+    from genkit.errors import GenkitError
     from genkit.spec import load_spec
 
+    if resume and overwrite:
+        raise GenkitError("--resume continues a run and --overwrite replaces it; pass one of them")
     spec = load_spec(spec_file)
-    out_dir = Path(out) if out else Path("runs") / spec.name
-    result = train(spec, out_dir, overwrite=overwrite, progress=not quiet)
+    _train_and_report(spec, Path(out) if out else Path("runs") / spec.name, overwrite, resume, quiet)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+@_user_errors
+def resume(run_dir: str, quiet: bool) -> None:
+    """Continue the training run in RUN_DIR from its last good checkpoint (its own spec.yaml)."""
+    from genkit.errors import GenkitError
+    from genkit.runs import SPEC_FILE
+    from genkit.spec import load_spec
+
+    if not (Path(run_dir) / SPEC_FILE).is_file():
+        raise GenkitError(f"cannot resume {run_dir}: it is not a genkit run directory ({SPEC_FILE} is missing)")
+    _train_and_report(load_spec(Path(run_dir) / SPEC_FILE), Path(run_dir), False, True, quiet)
+
+
+def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, quiet: bool) -> None:
+    from genkit.runs import train
+
+    result = train(spec, out_dir, overwrite=overwrite, resume=resume, progress=not quiet)
     last = result.history[-1]
     click.echo(f"done: {result.run_dir} (final loss {last['loss']:.4f}" +
                (f", validation loss {last['val_loss']:.4f})" if "val_loss" in last else ")"))
@@ -73,18 +101,12 @@ def run(spec_file: str, out: str | None, overwrite: bool, quiet: bool) -> None:
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
     """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
-    from genkit.assemble import build
-    from genkit.data import prepare_data
-    from genkit.errors import GenkitError
+    from genkit.runs import prepare
     from genkit.spec import load_spec
     from genkit.yaml_source import dump_yaml
 
     spec = load_spec(spec_file)
-    data = prepare_data(spec)
-    model = build(spec, data.data_shape, data.condition_dim)
-    problem = model.likelihood.check_data(data.train.x)
-    if problem:
-        raise GenkitError(f"{spec_file}: {problem}")
+    data, model = prepare(spec)
     if show:
         click.echo(dump_yaml(spec.to_dict()), nl=False)
     click.echo(

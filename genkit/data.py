@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from genkit.components import ArrayData
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, SpecError
 from genkit.plugins_util import instantiate
 from genkit.spec import Spec
 
@@ -36,7 +36,7 @@ def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
         return 0
     if arrays.y is None:
         raise GenkitError(
-            f"the spec is conditional (conditional: true) but dataset '{spec.data['type']}' provides no labels; "
+            f"the spec is conditional (conditional: true) but {describe_data(spec)} provides no labels; "
             "name the label array (e.g. data.labels) or set conditional: false"
         )
     if arrays.y.ndim == 1:
@@ -64,13 +64,22 @@ def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
     return (rng.uniform(size=x.shape) < x).astype(np.float32)
 
 
+def describe_data(spec: Spec) -> str:
+    """How error messages name the spec's data: the dataset type and, for files, the file."""
+    from genkit.registry import registry
+
+    plugin = registry("dataset").get(spec.data["type"]).obj
+    files = [str(spec.data[key]) for key in getattr(plugin, "path_args", ()) if spec.data.get(key)]
+    return f"dataset '{spec.data['type']}'" + (f" ({', '.join(files)})" if files else "")
+
+
 def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayData:
     """One split of the spec's dataset, as float32 in genkit's conventions (limit applied)."""
     dataset = dataset if dataset is not None else instantiate("dataset", spec.data, "data")
     if split not in dataset.splits:
         raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
     arrays = dataset.load(split)
-    where = f"dataset '{spec.data['type']}' ({split} split)"
+    where = f"{describe_data(spec)} ({split} split)"
     if arrays.x.ndim < 2:
         raise GenkitError(f"{where}: expected an array of examples [N, ...], got shape {arrays.x.shape}")
     if len(arrays) == 0:
@@ -96,9 +105,10 @@ def prepare_data(spec: Spec) -> PreparedData:
     if len(train) == 0:
         raise GenkitError("no training examples are left after the validation split (data.validation_split)")
     if spec.train.batch_size > len(train):
-        raise GenkitError(
-            f"train.batch_size is {spec.train.batch_size} but there are only {len(train)} training examples; "
-            "lower the batch size or use more data"
+        raise SpecError(
+            f"the batch size is {spec.train.batch_size} but {describe_data(spec)} has only {len(train)} training "
+            "examples; lower the batch size or use more data",
+            "train.batch_size", spec.source, spec.lines.get(("train", "batch_size")),
         )
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
     shape = tuple(int(d) for d in train.x.shape[1:])

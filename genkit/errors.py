@@ -28,3 +28,22 @@ class SpecError(GenkitError):
             where.append(f"key '{path}'")
         prefix = " ".join(["in"] + where) + ": " if where else ""
         super().__init__(prefix + message)
+
+
+class NumericalFault(GenkitError):
+    """A loss term or gradient became NaN or infinite and ``train.on_nan`` is ``stop``.
+
+    Carries where it happened (``epoch``, global ``step``) and which term went bad (``term``).
+    """
+
+    def __init__(self, message: str, epoch: int, step: int, term: str):
+        self.epoch, self.step, self.term = epoch, step, term
+        super().__init__(message)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on Ctrl-C (SIGINT) after finishing its step and writing a checkpoint.
+
+    A ``KeyboardInterrupt`` so that code catching ``Exception`` does not swallow it; the CLI
+    turns it into one line saying how to resume, and exit code 130.
+    """

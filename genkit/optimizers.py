@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
+
+if TYPE_CHECKING:
+    from genkit.spec import TrainSpec
 
 
 def make_optimizer(spec: dict[str, Any]) -> keras.optimizers.Optimizer:
@@ -35,3 +38,14 @@ def optimizer_problem(spec: dict[str, Any]) -> str | None:
     except (ValueError, TypeError) as err:
         return str(err)
     return None
+
+
+def optimizer_config(train: TrainSpec, phase_optimizer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The optimizer spec one phase trains with: its own (or ``train.optimizer``) plus ``train``'s clipping.
+
+    ``train.clip_norm`` becomes Keras' ``global_clipnorm`` (the norm of all the phase's gradients
+    together) and ``train.clip_value`` its ``clipvalue``; keys the optimizer spec sets itself win.
+    """
+    clipping = {"global_clipnorm": train.clip_norm, "clipvalue": train.clip_value}
+    chosen = phase_optimizer or train.optimizer.model_dump()
+    return {**{k: v for k, v in clipping.items() if v is not None}, **chosen}

@@ -71,6 +71,7 @@ class Registry:
         self.group = KINDS[kind]
         self._entries: dict[str, Entry] = {}
         self._manual: dict[str, Entry] = {}
+        self._failed: dict[str, str] = {}  # name -> why its plugin could not be imported
         self._loaded = False
 
     def _discover(self) -> None:
@@ -79,6 +80,7 @@ class Registry:
             dist = ep.dist.name if ep.dist is not None else "<unknown>"
             found.setdefault(ep.name, []).append((dist, ep))
         entries: dict[str, Entry] = {}
+        self._failed = {}
         for name in sorted(found):
             claims = sorted(
                 {dist: ep for dist, ep in found[name]}.items(),
@@ -95,9 +97,9 @@ class Registry:
                 try:
                     obj = ep.load()
                 except Exception as err:  # a broken plugin must not take the others down
+                    self._failed[name] = f"package '{dist}' ({ep.value}): {type(err).__name__}: {err}"
                     warnings.warn(
-                        f"could not load {self.kind} plugin '{name}' from package '{dist}' "
-                        f"({ep.value}): {type(err).__name__}: {err}",
+                        f"could not load {self.kind} plugin '{name}' from {self._failed[name]}",
                         PluginWarning,
                         stacklevel=3,
                     )
@@ -129,6 +131,11 @@ class Registry:
         everything = self._all()
         if name in everything:
             return everything[name]
+        if name in self._failed:
+            raise GenkitError(
+                f"{self.kind} '{name}'{' at ' + where if where else ''} is installed but its plugin failed to "
+                f"import, from {self._failed[name]}; fix or reinstall that package"
+            )
         close = difflib.get_close_matches(name, everything, n=1, cutoff=0.5)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         registered = ", ".join(sorted(everything)) or "none"

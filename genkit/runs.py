@@ -5,6 +5,7 @@ Layout::
     spec.yaml              the fully resolved spec (every default filled in)
     model.json             what rebuilding needs beyond the spec (data shape, versions)
     metrics.csv            one row per epoch
+    checkpoints/           the last few checkpoints (genkit.checkpoint), for --resume
     tensorboard/           event files
     model.weights.h5       the trained weights (Keras h5)
     samples.png            samples from the prior
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from genkit.callbacks import Callback, MetricsCSV, Progress, TensorBoard
+from genkit.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.components import ArrayData
-from genkit.errors import GenkitError
+from genkit.errors import GenkitError, NumericalFault, SpecError
 from genkit.model import GenerativeAutoencoder
 from genkit.spec import Spec, load_spec
 from genkit.yaml_source import dump_yaml
@@ -59,7 +62,7 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
         if not overwrite:
             raise GenkitError(
                 f"run directory {path} already exists and is not empty; choose another --out, "
-                "or pass --overwrite to replace it"
+                "pass --resume to continue its training, or --overwrite to replace it"
             )
         import shutil
 
@@ -72,6 +75,33 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
     except OSError as err:
         raise GenkitError(f"cannot write to output directory {path}: {err.strerror or err}") from None
     return path
+
+
+#: What a run directory can hold when its process died before the run header was written.
+_BEFORE_HEADER = frozenset({".write-test", SPEC_FILE + ".tmp"})
+
+
+def resume_run_dir(path: str | Path, spec: Spec) -> tuple[Path, bool]:
+    """The run directory to continue, and whether it holds a run to continue.
+
+    A missing or empty directory (or one whose process died before writing the spec) starts
+    fresh. Otherwise it must be a genkit run of the same model and data: every spec key except
+    ``name`` and ``train`` (more epochs, a lower learning rate, clipping are fine) must match.
+    """
+    path = Path(path)
+    contents = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    if contents <= _BEFORE_HEADER:
+        return prepare_run_dir(path, overwrite=True), False
+    if not (path / SPEC_FILE).is_file():
+        raise GenkitError(f"cannot resume {path}: it is not a genkit run directory ({SPEC_FILE} is missing)")
+    stored, new = load_spec(path / SPEC_FILE).to_dict(), spec.to_dict()
+    changed = [key for key in new if key not in ("name", "train") and stored.get(key) != new[key]]
+    if changed:
+        raise GenkitError(
+            f"cannot resume {path}: the spec differs from the run's {SPEC_FILE} in {', '.join(changed)}; "
+            "only 'train' settings may change on resume (use another --out, or --overwrite to start again)"
+        )
+    return path, True
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -119,50 +149,104 @@ def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: ArrayDa
     save_reconstructions(run_dir / RECONSTRUCTIONS_FILE, x, model.reconstruct(x, labels))
 
 
+def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
+    """Load and check the data and build the model: every check a run makes before it writes anything.
+
+    A component that rejects its arguments while being built is reported at its spec key and line.
+    """
+    from genkit.assemble import build
+    from genkit.data import describe_data, prepare_data
+
+    data = prepare_data(spec)
+    try:
+        model = build(spec, data.data_shape, data.condition_dim)
+    except SpecError as err:
+        if err.source is not None or spec.source is None:
+            raise
+        line = spec.lines.get(tuple(err.path.split(".")))
+        raise SpecError(err.detail, err.path, spec.source, line) from None
+    problem = model.likelihood.check_data(data.train.x)
+    if problem:
+        likelihood = spec.components["likelihood"]["type"]
+        raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
+    return data, model
+
+
 def train(
     spec: str | Path | dict[str, Any] | Spec,
     out: str | Path | None = None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
 ) -> RunResult:
     """Validate the spec, load data, build, train; write a run directory when ``out`` is given.
 
     Everything that can be checked is checked before the directory is created, so a bad spec or
-    bad data leaves nothing behind.
+    bad data leaves nothing behind. With a run directory, checkpoints are written as the spec's
+    ``train`` says and Ctrl-C stops cleanly (:class:`~genkit.errors.TrainingInterrupted`);
+    ``resume`` continues the run in ``out`` from its newest good checkpoint.
     """
-    from genkit.assemble import build
-    from genkit.data import prepare_data
     from genkit.trainer import Trainer
 
+    if resume and (out is None or overwrite):
+        raise GenkitError("resume needs a run directory (out) and excludes overwrite")
+
     spec = load_spec(spec)
-    data = prepare_data(spec)
-    model = build(spec, data.data_shape, data.condition_dim)
-    problem = model.likelihood.check_data(data.train.x)
-    if problem:
-        likelihood = spec.components["likelihood"]["type"]
-        raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{likelihood}': {problem}")
-    run_dir = None if out is None else prepare_run_dir(out, overwrite)
+    data, model = prepare(spec)
+    run_dir, resuming = None, False
+    if out is not None:
+        run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
     shown = data.validation or data.train
     examples = shown.subset(np.arange(min(len(shown), 32 if len(data.data_shape) > 1 else 1000)))
     loggers: list[Callback] = []
     if run_dir is not None:
         write_run_header(run_dir, spec, model)
+        metrics = MetricsCSV(run_dir / METRICS_FILE)
+        checkpointer = Checkpointer(CheckpointManager(run_dir, spec.train.keep_checkpoints), run_dir)
         shown_examples = examples.subset(np.arange(min(16, len(examples))))
-        loggers += [
-            MetricsCSV(run_dir / METRICS_FILE),
-            TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples),
-        ]
+        board = TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples)
+        loggers += [metrics, board, checkpointer]
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
     trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *callbacks])
-    history = trainer.fit()
-    if run_dir is not None:
-        model.save_weights(str(run_dir / WEIGHTS_FILE))
+    if run_dir is None:
+        history = trainer.fit()
+    else:
+        history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
+        temporary = run_dir / f".tmp-{WEIGHTS_FILE}"  # Keras wants the .weights.h5 ending
+        model.save_weights(str(temporary))
+        os.replace(temporary, run_dir / WEIGHTS_FILE)  # a kill while saving leaves no half-written weights
         save_pictures(run_dir, model, examples)
     return RunResult(model, history, run_dir)
+
+
+def _fit_with_checkpoints(trainer: Any, checkpointer: Checkpointer, metrics: MetricsCSV, resuming: bool) -> list:
+    """Fit from the newest good checkpoint (when resuming), Ctrl-C handled, a NaN stop naming the last checkpoint."""
+    manager = checkpointer.manager
+    start, partial = 1, None
+    if resuming:
+        state = manager.restore(trainer)
+        if state is None:
+            warnings.warn(f"{checkpointer.run_dir} has no usable checkpoint; training from the first epoch",
+                          CheckpointWarning, stacklevel=3)
+        else:
+            start, partial = state.epoch + 1, state.partial
+        metrics.restore(trainer.history)
+    try:
+        with checkpointer.catching_interrupts():
+            return trainer.fit(start, partial)
+    except NumericalFault as fault:
+        saved = manager.paths()
+        where = (f"The last good checkpoint is {saved[-1]}" if saved else
+                 "No checkpoint was written before it")
+        raise NumericalFault(
+            f"{fault}. {where}. Lower train.optimizer.learning_rate, set train.clip_norm, or set "
+            "train.on_nan: skip, then continue with: genkit run SPEC --resume",
+            fault.epoch, fault.step, fault.term,
+        ) from None
 
 
 def load(run_dir: str | Path) -> GenerativeAutoencoder:

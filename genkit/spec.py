@@ -37,13 +37,31 @@ class OptimizerSpec(pydantic.BaseModel):
 
 
 class TrainSpec(_Strict):
-    """How to train: epochs, batch size, optimizer and seed."""
+    """How to train: epochs, batch size, optimizer and seed; checkpoints, NaN handling, clipping.
+
+    ``checkpoint_every`` epochs (and at the end) a checkpoint is written, keeping the last
+    ``keep_checkpoints``. ``on_nan``: a non-finite loss or gradient ``stop``s training (default) or
+    its update is ``skip``ped and counted. ``clip_norm`` clips the global gradient norm of each
+    phase, ``clip_value`` each gradient value.
+    """
 
     epochs: pydantic.PositiveInt = 10
     batch_size: pydantic.PositiveInt = 128
     optimizer: OptimizerSpec = pydantic.Field(default_factory=OptimizerSpec)
     seed: int = 0
     image_every: pydantic.PositiveInt = 1
+    # Fault tolerance (genkit.checkpoint and the trainer's NaN guard).
+    checkpoint_every: pydantic.PositiveInt = 1
+    keep_checkpoints: pydantic.PositiveInt = 3
+    on_nan: Literal["stop", "skip"] = "stop"
+    clip_norm: pydantic.PositiveFloat | None = None
+    clip_value: pydantic.PositiveFloat | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_clipping(self) -> TrainSpec:
+        if self.clip_norm is not None and self.clip_value is not None:
+            raise ValueError("set train.clip_norm or train.clip_value, not both (Keras optimizers take one)")
+        return self
 
 
 class DataOptions(_Strict):
@@ -251,9 +269,9 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
                 _absolute_paths(data, source)
     train = _check_pydantic(TrainSpec, raw.get("train"), ("train",), problems)
     if train is not None:
-        from genkit.optimizers import optimizer_problem
+        from genkit.optimizers import optimizer_config, optimizer_problem
 
-        message = optimizer_problem(train.optimizer.model_dump())
+        message = optimizer_problem(optimizer_config(train))
         if message:
             problems.add(("train", "optimizer"), message)
     if not problems.items:

@@ -37,6 +37,39 @@ _SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+012
 LineMap = dict[tuple[str | int, ...], int]
 
 
+#: How many nodes a spec may have, counting every use of an alias (a spec has a few dozen).
+MAX_NODES = 10_000
+
+
+def _check_nodes(node: yaml.Node, path: tuple[str | int, ...], source: str | None, seen: list[int],
+                 active: frozenset[int] = frozenset()) -> None:
+    """Refuse what safe YAML still allows but a spec must not hold, before anything is built.
+
+    A key written twice in one mapping (YAML would silently keep the last), an alias that
+    contains itself, and alias fan-out past :data:`MAX_NODES` ("billion laughs").
+    """
+    def fail(message: str, at: tuple[str | int, ...], mark: yaml.Mark) -> None:
+        raise SpecError(message, ".".join(str(p) for p in at), source, mark.line + 1)
+
+    seen[0] += 1
+    if seen[0] > MAX_NODES:
+        fail(f"the spec has more than {MAX_NODES} values (counting each use of an alias)", path, node.start_mark)
+    if id(node) in active:
+        fail("an alias refers to a value that contains it (recursive YAML)", path, node.start_mark)
+    inner = active | {id(node)}
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in first_line and key != "<<":
+                fail(f"duplicate key (first written on line {first_line[key]})", (*path, key), key_node.start_mark)
+            first_line[key] = key_node.start_mark.line + 1
+            _check_nodes(value_node, (*path, key), source, seen, inner)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_nodes(item, (*path, index), source, seen, inner)
+
+
 def _collect_lines(node: yaml.Node, path: tuple[str | int, ...], lines: LineMap) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -57,6 +90,7 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
             node = loader.get_single_node()
             if node is None:
                 return None, {}
+            _check_nodes(node, (), source, [0])
             data = loader.construct_document(node)
         finally:
             loader.dispose()
@@ -65,11 +99,13 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
         problem = err.problem or err.context or "malformed YAML"
-        if isinstance(err, yaml.constructor.ConstructorError):
+        if isinstance(err, yaml.constructor.ConstructorError) and "tag" in problem:
             problem += " (only plain YAML data is allowed in a spec: tags such as !!python/object are refused)"
         raise SpecError(f"cannot parse YAML{column}: {problem}", source=source, line=line) from None
     except yaml.YAMLError as err:
-        raise SpecError(f"cannot parse YAML: {err}", source=source) from None
+        raise SpecError(f"cannot parse YAML: {str(err).splitlines()[0]}", source=source) from None
+    except RecursionError:
+        raise SpecError("cannot parse YAML: it is nested too deeply", source=source) from None
     lines: LineMap = {}
     _collect_lines(node, (), lines)
     return data, lines

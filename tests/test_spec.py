@@ -37,7 +37,9 @@ def test_valid_spec_resolves_every_default():
     assert spec.components["encoder"] == {"type": "mlp", "hidden": [32, 16], "activation": "relu"}
     assert spec.components["decoder"] == {"type": "mlp", "hidden": [256, 512], "activation": "relu"}
     assert spec.components["posterior"] == {"type": "diagonal_gaussian", "min_scale": 1e-5}
-    assert spec.components["divergence"] == {"type": "kl", "beta": 2.0}
+    assert spec.components["divergence"] == {
+        "type": "kl", "beta": 2.0, "warmup": None, "free_bits": 0.0, "fallback": "monte_carlo"
+    }
     assert spec.data["n_test"] == 2000 and spec.data["binarize"] == "none" and spec.data["validation_split"] == 0.1
     assert spec.train.optimizer.learning_rate == pytest.approx(1e-3)  # "1e-3" is a float, not YAML 1.1's string
     assert spec.train.seed == 0
@@ -57,7 +59,7 @@ def test_bare_name_is_shorthand_for_type():
 
 def test_preset_fills_components_and_mapping_without_type_sets_arguments():
     spec = resolve({"model": "beta_vae", "latent_dim": 2, "data": "shapes", "divergence": {"beta": 8.0}})
-    assert spec.components["divergence"] == {"type": "kl", "beta": 8.0}
+    assert spec.components["divergence"]["type"] == "kl" and spec.components["divergence"]["beta"] == 8.0
     ae = resolve({"model": "ae", "latent_dim": 2, "data": "shapes"})
     assert ae.components["posterior"]["type"] == "deterministic" and ae.components["prior"] is None
 

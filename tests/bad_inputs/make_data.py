@@ -1,0 +1,29 @@
+"""Writes the small data files of the bad-input corpus (run once; the outputs are committed).
+
+Each file is wrong in exactly one way for the spec that names it; see README.md.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent / "data"
+
+
+def main() -> None:
+    """Write every data file of the corpus into ``data/``."""
+    HERE.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    good = rng.uniform(size=(20, 4)).astype(np.float32)
+    np.savez(HERE / "flat_vector.npz", x_train=good[:, 0])  # shape [N]: no example axis
+    np.savez(HERE / "strings.npz", x_train=np.array([["a", "b"]] * 20))  # text, not numbers
+    np.savez(HERE / "out_of_range.npz", x_train=good * 5.0)  # values in [0, 5], Bernoulli needs [0, 1]
+    np.savez(HERE / "empty.npz", x_train=np.zeros((0, 4), np.float32))
+    np.savez(HERE / "with_nan.npz", x_train=np.where(good > 0.9, np.nan, good))
+    np.savez(HERE / "labels_mismatch.npz", x_train=good, y_train=np.zeros(7, np.int64))
+    np.savez(HERE / "small.npz", x_train=good)  # valid: 20 examples of 4 values in [0, 1]
+    (HERE / "not_npz.npz").write_text("this is a text file, not an npz archive\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Real processes killed and interrupted: SIGKILL at seeded random moments, then resume; SIGINT.
+
+The runs are ``genkit`` subprocesses (the CLI, as a user starts it); the uninterrupted reference
+run is trained in-process. Three kills are chained on one run directory (each resume is itself
+killed), then a last ``genkit resume`` finishes it: it must end with the reference's weights and
+metrics. ``benchmarks/kill_resume.py`` runs many independent trials the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import TINY_VAE
+from runcheck import assert_same_run, checkpointed_epoch, genkit_cli, kill_during_training, metric_rows, wait_for
+
+from genkit.checkpoint import CheckpointManager
+from genkit.cli import main
+from genkit.runs import train
+
+EPOCHS = 12  # enough epochs after the first checkpoint that the SIGINT lands mid-training
+KILLS = 3
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory) -> Path:
+    spec = copy.deepcopy(TINY_VAE)
+    spec["train"].update(epochs=EPOCHS, keep_checkpoints=2)
+    path = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(spec_file, tmp_path_factory) -> tuple[Path, float]:
+    """The uninterrupted run, and how long it took (kill delays are drawn within that window)."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    started = time.monotonic()
+    train(spec_file, out, progress=False)
+    return out, time.monotonic() - started
+
+
+def _rows(run_dir: Path) -> int:
+    return len(metric_rows(run_dir)) if (run_dir / "metrics.csv").exists() else 0
+
+
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(spec_file, reference, tmp_path):
+    reference_dir, seconds = reference
+    out = tmp_path / "run"
+    rng = random.Random(6)
+    killed_while_training = 0
+    for trial in range(KILLS):
+        args = ["run", str(spec_file), "--out", str(out), "-q"] + (["--resume"] if trial else [])
+        killed_while_training += kill_during_training(args, out, delay=rng.uniform(0.0, seconds))
+        # At most the work since the newest good checkpoint is lost: metric rows never run ahead of it
+        # by more than the epoch that was being checkpointed.
+        assert _rows(out) <= checkpointed_epoch(out) + 1
+    assert killed_while_training >= 1
+    result = CliRunner().invoke(main, ["resume", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert_same_run(out, reference_dir)
+
+
+def test_sigint_checkpoints_and_exits_130_with_how_to_resume(spec_file, reference, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(genkit_cli("run", str(spec_file), "--out", str(out), "-q"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: bool(CheckpointManager(out).paths()) or process.poll() is not None, 300,
+                 "the first checkpoint")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert lines[-1].startswith("interrupted: checkpoint step-") and lines[-1].endswith(f"genkit resume {out}")
+    assert "Traceback" not in stderr
+    assert checkpointed_epoch(out) < EPOCHS
+    result = CliRunner().invoke(main, ["resume", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert_same_run(out, reference[0])
