@@ -34,8 +34,9 @@ def error_for(text: str) -> SpecError:
 
 def test_valid_spec_resolves_every_default():
     spec = parse_spec_text(VALID, "spec.yaml")
-    assert spec.components["encoder"] == {"type": "mlp", "hidden": [32, 16], "activation": "relu"}
-    assert spec.components["decoder"] == {"type": "mlp", "hidden": [256, 512], "activation": "relu"}
+    mlp_defaults = {"type": "mlp", "activation": "relu", "normalization": "none", "dropout": 0.0}
+    assert spec.components["encoder"] == {**mlp_defaults, "hidden": [32, 16]}
+    assert spec.components["decoder"] == {**mlp_defaults, "hidden": [256, 512]}
     assert spec.components["posterior"] == {"type": "diagonal_gaussian", "min_scale": 1e-5}
     assert spec.components["divergence"] == {
         "type": "kl", "beta": 2.0, "warmup": None, "free_bits": 0.0, "fallback": "monte_carlo"
