@@ -142,6 +142,10 @@ class Registry:
         """Register ``obj`` under ``name`` in this process (overrides an entry point)."""
         self._manual[name] = Entry(self.kind, name, obj, origin)
 
+    def remove(self, name: str) -> None:
+        """Forget an in-process registration made with :meth:`add` (entry points are kept)."""
+        self._manual.pop(name, None)
+
     def reload(self) -> None:
         """Forget discovered entry points (e.g. after installing a package)."""
         self._loaded = False
