@@ -61,6 +61,8 @@ class Trainer:
         default = spec.train.optimizer.model_dump()
         self.optimizers = [make_optimizer(phase.optimizer or default) for phase in self.phases]
         self.history: list[dict[str, float]] = []
+        #: Set by a callback (e.g. early stopping) to end training after the current epoch.
+        self.stop_training = False
         self.trace_count = 0
         signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
@@ -101,8 +103,10 @@ class Trainer:
             getattr(callback, hook)(*args)
 
     def fit(self, start_epoch: int = 1) -> list[dict[str, float]]:
-        """Train from ``start_epoch`` to ``train.epochs``; return per-epoch metrics."""
+        """Train from ``start_epoch`` to ``train.epochs`` (or until a callback sets ``stop_training``);
+        return per-epoch metrics."""
         train = self.spec.train
+        self.stop_training = False
         self._call("on_train_begin", self)
         for epoch in range(start_epoch, train.epochs + 1):
             self._call("on_epoch_begin", epoch)
@@ -123,5 +127,7 @@ class Trainer:
             logs["examples_per_second"] = sum(sizes) / seconds
             self.history.append(logs)
             self._call("on_epoch_end", epoch, logs)
+            if self.stop_training:
+                break
         self._call("on_train_end", self.history)
         return self.history
