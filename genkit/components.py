@@ -21,6 +21,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from genkit.callbacks import Callback
+
 tfd = tfp.distributions
 
 Shape = tuple[int, ...]
@@ -234,4 +236,5 @@ BASES: dict[str, type] = {
     "prior": Prior,
     "divergence": Divergence,
     "dataset": Dataset,
+    "callback": Callback,
 }

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "prior": "genkit.priors",
     "divergence": "genkit.divergences",
     "dataset": "genkit.datasets",
+    "callback": "genkit.callbacks",
 }
 
 #: The distribution whose plugins win a name clash.

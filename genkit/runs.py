@@ -119,6 +119,17 @@ def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: ArrayDa
     save_reconstructions(run_dir / RECONSTRUCTIONS_FILE, x, model.reconstruct(x, labels))
 
 
+def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
+    """The callbacks the spec lists under ``train.callbacks``, built with their validated arguments."""
+    from genkit.plugins_util import instantiate
+
+    return [
+        instantiate("callback", entry, f"train.callbacks.{index}", {"run_dir": run_dir})
+        for index, entry in enumerate(spec.train.callbacks)
+        if isinstance(entry, dict)
+    ]
+
+
 def train(
     spec: str | Path | dict[str, Any] | Spec,
     out: str | Path | None = None,
@@ -143,6 +154,7 @@ def train(
     if problem:
         likelihood = spec.components["likelihood"]["type"]
         raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{likelihood}': {problem}")
+    from_spec = spec_callbacks(spec, None if out is None else Path(out))  # before anything is written
     run_dir = None if out is None else prepare_run_dir(out, overwrite)
     shown = data.validation or data.train
     examples = shown.subset(np.arange(min(len(shown), 32 if len(data.data_shape) > 1 else 1000)))
@@ -150,14 +162,13 @@ def train(
     if run_dir is not None:
         write_run_header(run_dir, spec, model)
         shown_examples = examples.subset(np.arange(min(16, len(examples))))
-        loggers += [
-            MetricsCSV(run_dir / METRICS_FILE),
-            TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples),
-        ]
+        loggers.append(MetricsCSV(run_dir / METRICS_FILE))
+        if not any(isinstance(callback, TensorBoard) for callback in from_spec):  # the spec's own replaces it
+            loggers.append(TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples))
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
-    trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *callbacks])
+    trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *from_spec, *callbacks])
     history = trainer.fit()
     if run_dir is not None:
         model.save_weights(str(run_dir / WEIGHTS_FILE))
