@@ -32,8 +32,11 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         warnings.formatwarning = _format_warning
         import_tensorflow_quietly()
         from genkit.errors import GenkitError
+        from genkit.registry import import_plugins
 
         try:
+            for target in click.get_current_context().find_root().params.get("imports", ()):
+                import_plugins(target)
             return command(*args, **kwargs)
         except GenkitError as err:
             click.echo(f"error: {err}", err=True)
@@ -44,7 +47,12 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genkit")
-def main() -> None:
+@click.option(
+    "--import", "imports", multiple=True, metavar="MODULE_OR_FILE",
+    help="Import a module (by name) or a .py file (by path) that registers plugins with genkit.register, "
+    "before the command runs; repeatable. For quick experiments without packaging a plugin.",
+)
+def main(imports: tuple[str, ...]) -> None:
     """genkit: generative autoencoders from plugin components (TensorFlow, TFP, Keras 3)."""
 
 
