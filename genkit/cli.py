@@ -1,4 +1,4 @@
-"""The ``genkit`` command line: run, validate, list.
+"""The ``genkit`` command line: run, validate, list, export, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
 no traceback. TensorFlow is imported lazily and quietly, after the arguments are parsed.
@@ -126,6 +126,23 @@ def list_components(kind: str | None) -> None:
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
             table.add_row(entry.name, arguments, entry.summary, entry.origin)
         console.print(table)
+
+
+@main.command(name="export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_DIR.")
+@_user_errors
+def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
+    """Export the model of RUN_DIR as a TensorFlow SavedModel in OUT_DIR, with serving signatures
+    encode, decode and sample (for TF Serving or any TensorFlow binding; genkit is not needed to load it)."""
+    from genkit.runs import load
+    from genkit.savedmodel import export
+
+    model = load(run_dir)
+    export(model, out_dir, overwrite=overwrite)
+    names = "encode, decode" + (", sample" if model.prior is not None else " (no prior, so no sample)")
+    click.echo(f"exported: {out_dir} (signatures: {names})")
 
 
 if __name__ == "__main__":
