@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from genkit.scaffold import TEMPLATES
+
 EXIT_USER_ERROR = 2
 
 
@@ -143,6 +145,23 @@ def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
     export(model, out_dir, overwrite=overwrite)
     names = "encode, decode" + (", sample" if model.prior is not None else " (no prior, so no sample)")
     click.echo(f"exported: {out_dir} (signatures: {names})")
+
+
+@main.command(name="new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(sorted(TEMPLATES)), help="The component kind.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Output directory (default: ./genkit-NAME).")
+@_user_errors
+def new_plugin_command(name: str, kind: str, directory: str | None) -> None:
+    """Write a pip-installable package for a new plugin NAME of --kind: pyproject.toml with the entry
+    point, the plugin class, a conformance test and an example spec."""
+    from genkit.scaffold import new_plugin
+
+    root = new_plugin(kind, name, directory)
+    click.echo(
+        f"created {root}\nnext: pip install -e {root} && genkit list {kind} && "
+        f"genkit run {root / 'examples' / (name + '.yaml')}"
+    )
 
 
 if __name__ == "__main__":
