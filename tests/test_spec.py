@@ -34,8 +34,9 @@ def error_for(text: str) -> SpecError:
 
 def test_valid_spec_resolves_every_default():
     spec = parse_spec_text(VALID, "spec.yaml")
-    assert spec.components["encoder"] == {"type": "mlp", "hidden": [32, 16], "activation": "relu"}
-    assert spec.components["decoder"] == {"type": "mlp", "hidden": [256, 512], "activation": "relu"}
+    mlp_options = {"activation": "relu", "normalization": "none", "dropout": 0.0}  # plugins-nets added the last two
+    assert spec.components["encoder"] == {"type": "mlp", "hidden": [32, 16], **mlp_options}
+    assert spec.components["decoder"] == {"type": "mlp", "hidden": [256, 512], **mlp_options}
     assert spec.components["posterior"] == {"type": "diagonal_gaussian", "min_scale": 1e-5}
     assert spec.components["divergence"] == {"type": "kl", "beta": 2.0}
     assert spec.data["n_test"] == 2000 and spec.data["binarize"] == "none" and spec.data["validation_split"] == 0.1
