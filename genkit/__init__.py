@@ -97,6 +97,12 @@ __all__ = [
 ]
 
 
+# ``genkit.registry`` names both a submodule and a public function. Importing the (light,
+# TensorFlow-free) submodule here binds the function; left to the lazy lookup below, the submodule
+# would win as soon as anything imported it.
+from genkit.registry import registry  # noqa: E402
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
@@ -125,7 +131,7 @@ if TYPE_CHECKING:
     )
     from genkit.errors import GenkitError, SpecError
     from genkit.model import GenerativeAutoencoder
-    from genkit.registry import KINDS, PluginWarning, Registry, import_plugins, register, registry, reload_plugins
+    from genkit.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
     from genkit.runs import RunResult, load, train
     from genkit.savedmodel import export
     from genkit.spec import DataOptions, OptimizerSpec, Spec, TrainSpec, load_spec

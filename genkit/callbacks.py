@@ -51,13 +51,12 @@ class MetricsCSV(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         new = self.columns is None
-        if new:
-            self.columns = list(logs)
+        columns = self.columns = list(logs) if self.columns is None else self.columns
         with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow({k: logs.get(k, "") for k in self.columns})
+            writer.writerow({k: logs.get(k, "") for k in columns})
 
 
 class TensorBoard(Callback):

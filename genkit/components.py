@@ -19,11 +19,9 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
 from genkit.callbacks import Callback
-
-tfd = tfp.distributions
 
 Shape = tuple[int, ...]
 

@@ -102,7 +102,7 @@ def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) ->
 
 def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) -> np.ndarray | None:
     """Labels to generate ``n`` samples with: the examples' labels, cycled (None if unconditional)."""
-    if not model.conditional:
+    if not model.conditional or examples.y is None:
         return None
     return np.resize(examples.y, (n, *examples.y.shape[1:]))
 

@@ -80,7 +80,8 @@ class Spec:
     model: str
     latent_dim: int
     data: dict[str, Any]
-    components: dict[str, dict[str, Any] | None]
+    #: key -> ``{"type": name, **arguments}``; only ``prior`` may be None (no prior).
+    components: dict[str, Any]
     train: TrainSpec
     conditional: bool = False
     source: str | None = None
@@ -266,6 +267,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
     if not problems.items:
         _check_compatibility(components, problems)
     problems.raise_if_any()
+    assert top is not None and data is not None and train is not None  # else raise_if_any raised
     return Spec(top.name, top.model, top.latent_dim, data, components, train, top.conditional, source, lines)
 
 
@@ -293,7 +295,7 @@ def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
             data[key] = str((base / data[key]).resolve())
 
 
-def _check_compatibility(components: dict[str, dict | None], problems: _Problems) -> None:
+def _check_compatibility(components: dict[str, Any], problems: _Problems) -> None:
     """Cross-component rules: a divergence that needs a prior gets one it can use."""
     divergence = registry("divergence").get(components["divergence"]["type"]).obj
     prior_spec = components["prior"]
