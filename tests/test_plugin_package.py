@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "gen
 def installed(tmp_path_factory):
     """The package pip-installed into a fresh --target directory that is put on sys.path."""
     site = tmp_path_factory.mktemp("site")
+    source = shutil.copytree(PACKAGE, tmp_path_factory.mktemp("source") / PACKAGE.name)  # builds leave files
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(site), str(PACKAGE)],
+         "--target", str(site), str(source)],
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
