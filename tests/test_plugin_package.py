@@ -32,10 +32,19 @@ def installed(tmp_path_factory):
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
+    # tfd.RegisterKL is process-wide: put TFP's KL table back afterwards, so tests that rely on
+    # KL(Normal || Laplace) being absent (test_registry's) see TFP as it was (private, test-only).
+    from tensorflow_probability.python.distributions import kullback_leibler
+
+    registered = dict(kullback_leibler._DIVERGENCES)
     sys.path.insert(0, str(site))
     reload_plugins()
     yield site
     sys.path.remove(str(site))
+    for name in [name for name in sys.modules if name.split(".")[0] == "genkit_laplace"]:
+        del sys.modules[name]
+    kullback_leibler._DIVERGENCES.clear()
+    kullback_leibler._DIVERGENCES.update(registered)
     reload_plugins()
 
 
