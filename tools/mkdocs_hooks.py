@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import html
 import inspect
 import re
 from pathlib import Path
@@ -24,8 +25,8 @@ FENCE = {".yaml": "yaml", ".py": "python", ".toml": "toml"}
 
 
 def _cell(text: str) -> str:
-    """Text for a table cell: a pipe (``int | None``) would end the cell."""
-    return text.replace("|", "\\|")
+    """Code in a table cell; a raw pipe (``int | None``) would end the cell, so it is an entity."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
 
 
 def _fields_table(model: Any) -> list[str]:
@@ -38,7 +39,7 @@ def _fields_table(model: Any) -> list[str]:
             default = default.model_dump()
         _, _, described = Argument(name, field.annotation, default).describe().partition(": ")
         annotation, _, shown = described.partition(" = ")
-        lines.append(f"| `{name}` | `{_cell(annotation)}` | `{_cell(shown)}` |")
+        lines.append(f"| `{name}` | {_cell(annotation)} | {_cell(shown)} |")
     return lines
 
 
@@ -92,8 +93,8 @@ def spec_reference() -> str:
                 for argument in arguments:
                     name, _, rest = argument.describe().partition(": ")
                     annotation, _, default = rest.partition(" = ")
-                    shown = f"`{_cell(default)}`" if default else "required"
-                    out.append(f"| `{name}` | `{_cell(annotation)}` | {shown} |")
+                    shown = _cell(default) if default else "required"
+                    out.append(f"| `{name}` | {_cell(annotation)} | {shown} |")
             else:
                 out.append("No arguments.")
             doc = inspect.getdoc(obj) or ""
