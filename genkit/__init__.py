@@ -18,10 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it. Everything here is the stable, documented API
+#: (docs/library.md); other modules' names may change between minor versions.
+#: NOTE for the merge: ``evaluate`` (branch ``evaluate``) belongs in this table and in __all__.
 _EXPORTS: dict[str, str] = {
+    # building, training, loading and exporting models
     "build": "genkit.assemble",
-    "Callback": "genkit.callbacks",
+    "train": "genkit.runs",
+    "load": "genkit.runs",
+    "RunResult": "genkit.runs",
+    "export": "genkit.savedmodel",
+    "GenerativeAutoencoder": "genkit.model",
+    # component contracts (plugin base classes)
     "ArrayData": "genkit.components",
     "Dataset": "genkit.components",
     "Decoder": "genkit.components",
@@ -31,44 +39,68 @@ _EXPORTS: dict[str, str] = {
     "Phase": "genkit.components",
     "Posterior": "genkit.components",
     "Prior": "genkit.components",
-    "GenkitError": "genkit.errors",
-    "SpecError": "genkit.errors",
-    "GenerativeAutoencoder": "genkit.model",
+    # callbacks
+    "Callback": "genkit.callbacks",
+    "EarlyStopping": "genkit.callbacks",
+    # the registry
     "KINDS": "genkit.registry",
+    "PluginWarning": "genkit.registry",
+    "Registry": "genkit.registry",
+    "import_plugins": "genkit.registry",
     "register": "genkit.registry",
     "registry": "genkit.registry",
-    "RunResult": "genkit.runs",
-    "load": "genkit.runs",
-    "train": "genkit.runs",
+    "reload_plugins": "genkit.registry",
+    # specs
+    "DataOptions": "genkit.spec",
+    "OptimizerSpec": "genkit.spec",
     "Spec": "genkit.spec",
+    "TrainSpec": "genkit.spec",
     "load_spec": "genkit.spec",
+    # errors
+    "GenkitError": "genkit.errors",
+    "SpecError": "genkit.errors",
 }
 
 __all__ = [
     "ArrayData",
     "Callback",
+    "DataOptions",
     "Dataset",
     "Decoder",
     "Divergence",
+    "EarlyStopping",
     "Encoder",
     "GenerativeAutoencoder",
     "GenkitError",
     "KINDS",
     "Likelihood",
+    "OptimizerSpec",
     "Phase",
+    "PluginWarning",
     "Posterior",
     "Prior",
+    "Registry",
     "RunResult",
     "Spec",
     "SpecError",
+    "TrainSpec",
     "__version__",
     "build",
+    "export",
+    "import_plugins",
     "load",
     "load_spec",
     "register",
     "registry",
+    "reload_plugins",
     "train",
 ]
+
+
+# ``genkit.registry`` names both a submodule and a public function. Importing the (light,
+# TensorFlow-free) submodule here binds the function; left to the lazy lookup below, the submodule
+# would win as soon as anything imported it.
+from genkit.registry import registry  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
@@ -85,7 +117,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from genkit.assemble import build
-    from genkit.callbacks import Callback
+    from genkit.callbacks import Callback, EarlyStopping
     from genkit.components import (
         ArrayData,
         Dataset,
@@ -99,6 +131,7 @@ if TYPE_CHECKING:
     )
     from genkit.errors import GenkitError, SpecError
     from genkit.model import GenerativeAutoencoder
-    from genkit.registry import KINDS, register, registry
+    from genkit.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
     from genkit.runs import RunResult, load, train
-    from genkit.spec import Spec, load_spec
+    from genkit.savedmodel import export
+    from genkit.spec import DataOptions, OptimizerSpec, Spec, TrainSpec, load_spec

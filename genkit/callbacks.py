@@ -1,6 +1,8 @@
 """Training callbacks: Keras-style hooks, and the built-in loggers (CSV metrics, TensorBoard, progress).
 
 A downstream library passes its own :class:`Callback` to ``genkit.train`` to plug in its logging.
+Callbacks are also a registry kind (entry point group ``genkit.callbacks``), so a spec can list
+them under ``train.callbacks`` with arguments validated against their typed ``__init__``.
 """
 
 from __future__ import annotations
@@ -8,13 +10,22 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from genkit.errors import GenkitError
+
 
 class Callback:
-    """Hooks called by the trainer; override the ones you need."""
+    """Hooks called by the trainer; override the ones you need.
+
+    A callback may end training after the current epoch by setting ``trainer.stop_training``
+    (the trainer is passed to :meth:`on_train_begin`). Built from a spec, a callback's
+    ``__init__`` may ask for ``run_dir`` (the run directory, or None when training without one).
+    """
+
+    context_args: ClassVar[frozenset[str]] = frozenset({"run_dir"})
 
     def on_train_begin(self, trainer: Any) -> None:
         """Before the first epoch; ``trainer.model`` and ``trainer.spec`` are available."""
@@ -143,3 +154,73 @@ class Progress(Callback):
 
     def on_train_end(self, history: list[dict[str, float]]) -> None:
         self.bar.stop()
+
+
+class EarlyStopping(Callback):
+    """Stops training when an epoch metric has stopped improving.
+
+    Args:
+        monitor: the epoch metric to watch: ``val_loss``, ``loss``, ``val_reconstruction`` ...
+        patience: stop after this many epochs in a row without improvement.
+        min_delta: the smallest change that counts as an improvement.
+        mode: ``min`` when lower is better, ``max`` when higher is better.
+        restore_best_weights: when stopping, put back the weights of the best epoch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: Literal["min", "max"] = "min",
+        restore_best_weights: bool = False,
+    ):
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.mode, self.restore_best_weights = mode, restore_best_weights
+        self.trainer: Any = None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        #: The epoch after which training was stopped (None if it ran to the end).
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_weights: list[Any] | None = None
+
+    def on_train_begin(self, trainer: Any) -> None:
+        if self.monitor.startswith("val_") and trainer.validation_data is None:
+            raise GenkitError(
+                f"early_stopping monitors '{self.monitor}', but this run has no validation data; set "
+                "data.validation_split above 0 or monitor a training metric such as 'loss'"
+            )
+        self.trainer = trainer
+        self.best, self.best_epoch, self.stopped_epoch = None, None, None
+        self._wait, self._best_weights = 0, None
+
+    def _improves(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.monitor not in logs:
+            raise GenkitError(
+                f"early_stopping monitors '{self.monitor}', which is not an epoch metric; the metrics are: "
+                f"{', '.join(k for k in logs if k != 'epoch')}"
+            )
+        value = float(logs[self.monitor])
+        if self._improves(value):
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = self.trainer.model.get_weights()
+            return
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.trainer.stop_training = True
+            self.stopped_epoch = epoch
+            if self._best_weights is not None:
+                self.trainer.model.set_weights(self._best_weights)

@@ -1,4 +1,4 @@
-"""The ``genkit`` command line: run, resume, validate, list.
+"""The ``genkit`` command line: run, resume, validate, list, export, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
 no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from genkit.scaffold import TEMPLATES
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -34,8 +36,11 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         warnings.formatwarning = _format_warning
         import_tensorflow_quietly()
         from genkit.errors import GenkitError
+        from genkit.registry import import_plugins
 
         try:
+            for target in click.get_current_context().find_root().params.get("imports", ()):
+                import_plugins(target)
             return command(*args, **kwargs)
         except GenkitError as err:
             click.echo(f"error: {err}", err=True)
@@ -49,7 +54,12 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genkit")
-def main() -> None:
+@click.option(
+    "--import", "imports", multiple=True, metavar="MODULE_OR_FILE",
+    help="Import a module (by name) or a .py file (by path) that registers plugins with genkit.register, "
+    "before the command runs; repeatable. For quick experiments without packaging a plugin.",
+)
+def main(imports: tuple[str, ...]) -> None:
     """genkit: generative autoencoders from plugin components (TensorFlow, TFP, Keras 3)."""
 
 
@@ -140,6 +150,40 @@ def list_components(kind: str | None) -> None:
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
             table.add_row(entry.name, arguments, entry.summary, entry.origin)
         console.print(table)
+
+
+@main.command(name="export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_DIR.")
+@_user_errors
+def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
+    """Export the model of RUN_DIR as a TensorFlow SavedModel in OUT_DIR, with serving signatures
+    encode, decode and sample (for TF Serving or any TensorFlow binding; genkit is not needed to load it)."""
+    from genkit.runs import load
+    from genkit.savedmodel import export
+
+    model = load(run_dir)
+    export(model, out_dir, overwrite=overwrite)
+    names = "encode, decode" + (", sample" if model.prior is not None else " (no prior, so no sample)")
+    click.echo(f"exported: {out_dir} (signatures: {names})")
+
+
+@main.command(name="new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(sorted(TEMPLATES)), help="The component kind.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Output directory (default: ./genkit-NAME).")
+@_user_errors
+def new_plugin_command(name: str, kind: str, directory: str | None) -> None:
+    """Write a pip-installable package for a new plugin NAME of --kind: pyproject.toml with the entry
+    point, the plugin class, a conformance test and an example spec."""
+    from genkit.scaffold import new_plugin
+
+    root = new_plugin(kind, name, directory)
+    click.echo(
+        f"created {root}\nnext: pip install -e {root} && genkit list {kind} && "
+        f"genkit run {root / 'examples' / (name + '.yaml')}"
+    )
 
 
 if __name__ == "__main__":

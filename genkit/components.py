@@ -19,11 +19,10 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
+from genkit.callbacks import Callback
 from genkit.errors import GenkitError
-
-tfd = tfp.distributions
 
 Shape = tuple[int, ...]
 
@@ -259,4 +258,5 @@ BASES: dict[str, type] = {
     "prior": Prior,
     "divergence": Divergence,
     "dataset": Dataset,
+    "callback": Callback,
 }

@@ -17,12 +17,10 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
 from genkit.components import Decoder, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
 from genkit.errors import GenkitError
-
-tfd = tfp.distributions
 
 Batch = dict[str, tf.Tensor]
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import importlib.util
 import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from genkit.errors import GenkitError
@@ -33,6 +37,7 @@ KINDS: dict[str, str] = {
     "prior": "genkit.priors",
     "divergence": "genkit.divergences",
     "dataset": "genkit.datasets",
+    "callback": "genkit.callbacks",
 }
 
 #: The distribution whose plugins win a name clash.
@@ -176,6 +181,38 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         return obj
 
     return decorate
+
+
+def import_plugins(target: str) -> ModuleType:
+    """Import plugins without packaging them: ``target`` is a module name or a ``.py`` file path.
+
+    The module registers its components with :func:`register` when imported (the CLI's
+    ``--import``). A module name is looked up on ``sys.path`` and in the current directory. This is
+    the only way besides installed entry points that code reaches genkit: a spec names components,
+    it never imports anything.
+    """
+    path = Path(target)
+    if target.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise GenkitError(f"cannot import plugins from {target}: no such file")
+        name = path.stem if path.stem not in sys.modules else f"_genkit_import_{path.stem}"
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise GenkitError(f"cannot import plugins from {target}: not a Python file")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    if str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as err:
+        raise GenkitError(f"cannot import plugins from module '{target}': {err}") from None
 
 
 def reload_plugins() -> None:

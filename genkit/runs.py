@@ -132,7 +132,7 @@ def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) ->
 
 def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) -> np.ndarray | None:
     """Labels to generate ``n`` samples with: the examples' labels, cycled (None if unconditional)."""
-    if not model.conditional:
+    if not model.conditional or examples.y is None:
         return None
     return np.resize(examples.y, (n, *examples.y.shape[1:]))
 
@@ -172,6 +172,17 @@ def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
     return data, model
 
 
+def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
+    """The callbacks the spec lists under ``train.callbacks``, built with their validated arguments."""
+    from genkit.plugins_util import instantiate
+
+    return [
+        instantiate("callback", entry, f"train.callbacks.{index}", {"run_dir": run_dir})
+        for index, entry in enumerate(spec.train.callbacks)
+        if isinstance(entry, dict)
+    ]
+
+
 def train(
     spec: str | Path | dict[str, Any] | Spec,
     out: str | Path | None = None,
@@ -195,6 +206,7 @@ def train(
 
     spec = load_spec(spec)
     data, model = prepare(spec)
+    from_spec = spec_callbacks(spec, None if out is None else Path(out))  # before anything is written
     run_dir, resuming = None, False
     if out is not None:
         run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
@@ -206,12 +218,13 @@ def train(
         metrics = MetricsCSV(run_dir / METRICS_FILE)
         checkpointer = Checkpointer(CheckpointManager(run_dir, spec.train.keep_checkpoints), run_dir)
         shown_examples = examples.subset(np.arange(min(16, len(examples))))
-        board = TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples)
-        loggers += [metrics, board, checkpointer]
+        loggers += [metrics, checkpointer]
+        if not any(isinstance(callback, TensorBoard) for callback in from_spec):  # the spec's own replaces it
+            loggers.append(TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples))
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
-    trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *callbacks])
+    trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *from_spec, *callbacks])
     if run_dir is None:
         history = trainer.fit()
     else:

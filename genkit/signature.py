@@ -41,10 +41,19 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+def _context_args(obj: Any) -> frozenset[str]:
+    return frozenset(getattr(obj, "context_args", frozenset()))
+
+
+def _init_of(obj: Any) -> Any:
+    """What describes a plugin's arguments: a class's ``__init__``, or a factory function itself."""
+    return obj.__init__ if isinstance(obj, type) else obj  # type: ignore[misc]
+
+
 def spec_arguments(obj: Any) -> list[Argument]:
     """The spec arguments of a plugin class (its ``__init__`` minus context args and ``**kwargs``)."""
-    context = getattr(obj, "context_args", frozenset())
-    target = obj.__init__ if isinstance(obj, type) else obj
+    context = _context_args(obj)
+    target = _init_of(obj)
     try:
         signature = inspect.signature(target, eval_str=True)
     except (NameError, TypeError):
@@ -61,9 +70,8 @@ def spec_arguments(obj: Any) -> list[Argument]:
 
 def context_arguments(obj: Any) -> set[str]:
     """Which context args a plugin's ``__init__`` accepts by name."""
-    context = getattr(obj, "context_args", frozenset())
-    target = obj.__init__ if isinstance(obj, type) else obj
-    params = inspect.signature(target).parameters
+    context = _context_args(obj)
+    params = inspect.signature(_init_of(obj)).parameters
     return {name for name in context if name in params}
 
 
@@ -80,7 +88,7 @@ def validate_arguments(obj: Any, args: dict[str, Any]) -> tuple[dict[str, Any], 
     for arg in spec_arguments(obj):
         annotation = Any if arg.annotation is inspect.Parameter.empty else arg.annotation
         fields[arg.name] = (annotation, ... if arg.required else arg.default)
-    model = pydantic.create_model(  # type: ignore[call-overload]
+    model = pydantic.create_model(
         f"{getattr(obj, '__name__', 'plugin')}Arguments",
         __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
         **fields,

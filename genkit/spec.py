@@ -23,6 +23,9 @@ from genkit.registry import registry
 from genkit.signature import describe_error, spec_arguments, to_plain, validate_arguments
 from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
 
+#: A key path into the spec, e.g. ``("train", "callbacks", 0)``.
+Key = tuple[Any, ...]
+
 
 class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -63,6 +66,10 @@ class TrainSpec(_Strict):
             raise ValueError("set train.clip_norm or train.clip_value, not both (Keras optimizers take one)")
         return self
 
+    #: Registered callbacks (``early_stopping``, ``csv``, ``tensorboard``, ...), each a name or a
+    #: mapping with ``type``; resolved like components, every argument filled in.
+    callbacks: list[str | dict[str, Any]] = pydantic.Field(default_factory=list)
+
 
 class DataOptions(_Strict):
     """Options genkit applies to any dataset plugin."""
@@ -92,7 +99,8 @@ class Spec:
     model: str
     latent_dim: int
     data: dict[str, Any]
-    components: dict[str, dict[str, Any] | None]
+    #: key -> ``{"type": name, **arguments}``; only ``prior`` may be None (no prior).
+    components: dict[str, Any]
     train: TrainSpec
     conditional: bool = False
     source: str | None = None
@@ -161,14 +169,14 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _normalise_component(value: Any, preset_value: Any, path: str, problems: _Problems) -> dict | None:
+def _normalise_component(value: Any, preset_value: Any, path: Key, problems: _Problems) -> dict | None:
     """``name`` -> ``{type: name}``; a mapping without type merges into the preset's component."""
     if value is None:
         value = preset_value
     elif isinstance(value, dict) and "type" not in value:
         base = _normalise_component(preset_value, None, path, problems) if preset_value else None
         if base is None:
-            problems.add((path,), "a 'type' key is required (the name of a registered component)")
+            problems.add(path, "a 'type' key is required (the name of a registered component)")
             return None
         value = {**base, **value}
     if value is None:
@@ -177,14 +185,14 @@ def _normalise_component(value: Any, preset_value: Any, path: str, problems: _Pr
         return {"type": value}
     if isinstance(value, dict):
         if not isinstance(value.get("type"), str):
-            problems.add((path, "type"), f"must be a component name (a string), got {value.get('type')!r}")
+            problems.add((*path, "type"), f"must be a component name (a string), got {value.get('type')!r}")
             return None
         return dict(value)
-    problems.add((path,), f"must be a component name or a mapping with 'type', got {value!r}")
+    problems.add(path, f"must be a component name or a mapping with 'type', got {value!r}")
     return None
 
 
-def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, extra_keys=()) -> dict | None:
+def _resolve_component(kind: str, path: Key, value: dict, problems: _Problems, extra_keys=()) -> dict | None:
     """Look the component up and validate its arguments against the plugin signature."""
     reg = registry(kind)
     name = value["type"]
@@ -192,12 +200,12 @@ def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, e
         try:
             reg.get(name)
         except GenkitError as err:
-            problems.add((path, "type"), str(err))
+            problems.add((*path, "type"), str(err))
         return None
     plugin = reg.get(name).obj
     wrong_kind = kind_problem(kind, name, plugin)
     if wrong_kind:
-        problems.add((path, "type"), wrong_kind)
+        problems.add((*path, "type"), wrong_kind)
         return None
     args = {k: v for k, v in value.items() if k != "type" and k not in extra_keys}
     resolved, errors = validate_arguments(plugin, args)
@@ -208,7 +216,7 @@ def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, e
                 f"unknown argument of {kind} '{name}'.{_suggest(str(loc[0]), known)} "
                 f"Its arguments are: {', '.join(known) or 'none'}"
             )
-        problems.add((path, *loc), message)
+        problems.add((*path, *loc), message)
     if errors:
         return None
     return {"type": name, **resolved}
@@ -249,8 +257,8 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
     for key in COMPONENT_KEYS:
         # an explicit `prior: null` means "no prior"; a missing key takes the preset's default
         explicitly_none = key in raw and raw[key] is None
-        value = None if explicitly_none else _normalise_component(raw.get(key), preset.get(key), key, problems)
-        components[key] = None if value is None else _resolve_component(key, key, value, problems)
+        value = None if explicitly_none else _normalise_component(raw.get(key), preset.get(key), (key,), problems)
+        components[key] = None if value is None else _resolve_component(key, (key,), value, problems)
         if value is None and key != "prior":
             problems.add((key,), f"a {key} is required (model preset '{model}' has no default)")
 
@@ -258,9 +266,9 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
     if "data" not in raw:
         problems.add(("data",), "a value is required here (the dataset, e.g. 'data: shapes')")
     else:
-        data_value = _normalise_component(raw["data"], None, "data", problems)
+        data_value = _normalise_component(raw["data"], None, ("data",), problems)
         if data_value is not None:
-            data = _resolve_component("dataset", "data", data_value, problems, extra_keys=DATA_OPTION_KEYS)
+            data = _resolve_component("dataset", ("data",), data_value, problems, extra_keys=DATA_OPTION_KEYS)
             options = _check_pydantic(
                 DataOptions, {k: data_value[k] for k in DATA_OPTION_KEYS if k in data_value}, ("data",), problems
             )
@@ -274,10 +282,27 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         message = optimizer_problem(optimizer_config(train))
         if message:
             problems.add(("train", "optimizer"), message)
+        train.callbacks = _resolve_callbacks(train.callbacks, problems)
     if not problems.items:
         _check_compatibility(components, problems)
     problems.raise_if_any()
+    assert top is not None and data is not None and train is not None  # else raise_if_any raised
     return Spec(top.name, top.model, top.latent_dim, data, components, train, top.conditional, source, lines)
+
+
+def _resolve_callbacks(entries: list[str | dict[str, Any]], problems: _Problems) -> list[str | dict[str, Any]]:
+    """Each ``train.callbacks`` entry resolved against its registered callback's signature."""
+    resolved: list[str | dict[str, Any]] = []
+    for index, entry in enumerate(entries):
+        path = ("train", "callbacks", index)
+        if entry is None:
+            problems.add(path, "must be a callback name or a mapping with 'type'")
+            continue
+        value = _normalise_component(entry, None, path, problems)
+        callback = None if value is None else _resolve_component("callback", path, value, problems)
+        if callback is not None:
+            resolved.append(callback)
+    return resolved
 
 
 def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
@@ -289,7 +314,7 @@ def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
             data[key] = str((base / data[key]).resolve())
 
 
-def _check_compatibility(components: dict[str, dict | None], problems: _Problems) -> None:
+def _check_compatibility(components: dict[str, Any], problems: _Problems) -> None:
     """Cross-component rules: a divergence that needs a prior gets one it can use."""
     divergence = registry("divergence").get(components["divergence"]["type"]).obj
     prior_spec = components["prior"]

@@ -94,6 +94,8 @@ class Trainer:
         self.term_keys: list[tuple[str, list[str]]] = []  # (phase, its output keys), recorded while tracing
         self.progress: EpochProgress | None = None
         self.history: list[dict[str, float]] = []
+        #: Set by a callback (e.g. early stopping) to end training after the current epoch.
+        self.stop_training = False
         self.trace_count = 0
         signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
@@ -183,16 +185,20 @@ class Trainer:
 
     def fit(self, start_epoch: int = 1, progress: EpochProgress | None = None) -> list[dict[str, float]]:
         """Train from ``start_epoch`` to ``train.epochs``; return per-epoch metrics (``self.history``).
+        A callback may end training early by setting ``stop_training``.
 
         ``progress`` continues an epoch part-way (resuming a mid-epoch checkpoint): its batches are
         not trained again and its outputs count in that epoch's means. ``on_train_end`` is called
         however training ends (also on a NaN stop or an interrupt).
         """
+        self.stop_training = False
         self._call("on_train_begin", self)
         try:
             for epoch in range(start_epoch, self.spec.train.epochs + 1):
                 resumed = progress is not None and progress.epoch == epoch
                 self._fit_epoch(progress if resumed else EpochProgress(epoch))
+                if self.stop_training:  # set by a callback, e.g. early stopping
+                    break
         finally:
             self._call("on_train_end", self.history)
         return self.history
