@@ -58,6 +58,8 @@ class Entry:
     name: str
     obj: Any
     origin: str
+    #: True when found through an installed package's entry point, False for in-process registrations.
+    installed: bool = True
 
     @property
     def summary(self) -> str:
@@ -152,7 +154,7 @@ class Registry:
 
     def add(self, name: str, obj: Any, origin: str = "<python>") -> None:
         """Register ``obj`` under ``name`` in this process (overrides an entry point)."""
-        self._manual[name] = Entry(self.kind, name, obj, origin)
+        self._manual[name] = Entry(self.kind, name, obj, origin, installed=False)
 
     def remove(self, name: str) -> None:
         """Forget an in-process registration made with :meth:`add` (entry points are kept)."""

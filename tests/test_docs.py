@@ -57,6 +57,8 @@ def test_spec_reference_lists_every_registered_component_with_arguments_and_docs
     for kind in KINDS:
         assert f"{kind.capitalize()}s" in text
         for entry in registry(kind).entries():
+            if not entry.installed:
+                continue  # registered in-process by another test; the docs build sees installed plugins
             assert f"\n{entry.name}\n" in text, (kind, entry.name)
             assert entry.summary in text, (kind, entry.name)
     assert "restore_best_weights" in text and "min_scale" in text and "validation_split" in text
