@@ -1,7 +1,7 @@
 """Model presets: ``model: vae`` is shorthand for a set of component defaults.
 
-A preset only fills what the spec leaves out; a spec can name every component itself, so a new
-divergence plugin gives a new model family without touching this table. A component given as a
+A preset only fills what the spec leaves out (components, and ``conditional``); a spec can name
+every component itself, so a new divergence plugin gives a new model family without touching this table. A component given as a
 mapping without ``type`` (``divergence: {beta: 4}``) keeps the preset's type and sets arguments.
 """
 
@@ -18,11 +18,26 @@ _GAUSSIAN_VAE: dict[str, Any] = {
     "divergence": "kl",
 }
 
+_AE: dict[str, Any] = {**_GAUSSIAN_VAE, "posterior": "deterministic", "prior": None, "divergence": "none"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "vae": dict(_GAUSSIAN_VAE),
     "beta_vae": {**_GAUSSIAN_VAE, "divergence": {"type": "kl", "beta": 4.0}},
-    "ae": {**_GAUSSIAN_VAE, "posterior": "deterministic", "prior": None, "divergence": "none"},
+    "ae": dict(_AE),
+    # denoising AE: the encoder sees a corrupted input, the target is the clean one
+    "dae": {**_AE, "corruption": {"type": "masking", "rate": 0.3}},
+    # contractive AE: the squared Frobenius norm of the encoder Jacobian is added to the loss
+    "cae": {**_AE, "objective": "contractive"},
+    # conditional VAE (labels enter encoder and decoder; the spec sets conditional: true)
+    "cvae": {**_GAUSSIAN_VAE, "conditional": True},
+    # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
+    "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
 
 #: The spec keys that name components (and so can be filled by a preset).
-COMPONENT_KEYS: tuple[str, ...] = ("encoder", "decoder", "posterior", "likelihood", "prior", "divergence")
+COMPONENT_KEYS: tuple[str, ...] = (
+    "encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "corruption", "objective",
+)
+
+#: The component keys a spec may leave empty.
+OPTIONAL_COMPONENT_KEYS: tuple[str, ...] = ("prior", "corruption", "objective")

@@ -31,6 +31,8 @@ KINDS: dict[str, str] = {
     "likelihood": "genkit.likelihoods",
     "prior": "genkit.priors",
     "divergence": "genkit.divergences",
+    "corruption": "genkit.corruptions",
+    "objective": "genkit.objectives",
     "dataset": "genkit.datasets",
 }
 

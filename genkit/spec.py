@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pydantic
 
 from genkit.errors import GenkitError, SpecError
-from genkit.presets import COMPONENT_KEYS, PRESETS
+from genkit.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
 from genkit.registry import registry
 from genkit.signature import Problem, describe_error, to_plain, validate_arguments
 from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
@@ -51,13 +51,18 @@ class DataOptions(_Strict):
     binarize: Literal["none", "static", "dynamic"] = "none"
     validation_split: float = pydantic.Field(default=0.1, ge=0.0, lt=1.0)
     limit: pydantic.PositiveInt | None = None
+    #: Semi-supervised data: keep this many training labels (balanced per class, seeded); the
+    #: rest become -1 (unlabelled).
+    labelled: pydantic.PositiveInt | None = None
+    #: How many times each kept labelled example appears per epoch (so that batches hold some).
+    labelled_repeat: pydantic.PositiveInt = 1
 
 
 class _TopLevel(_Strict):
     name: str = "run"
     model: str = "vae"
     latent_dim: pydantic.PositiveInt
-    conditional: bool = False
+    conditional: bool | None = None
     data: Any
     encoder: Any = None
     decoder: Any = None
@@ -65,6 +70,8 @@ class _TopLevel(_Strict):
     likelihood: Any = None
     prior: Any = None
     divergence: Any = None
+    corruption: Any = None
+    objective: Any = None
     train: dict[str, Any] = pydantic.Field(default_factory=dict)
 
 
@@ -227,12 +234,13 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
                      f"Presets: {', '.join(PRESETS)}")
         problems.raise_if_any()
     preset = PRESETS[top.model]
+    conditional = bool(preset.get("conditional", False) if top.conditional is None else top.conditional)
 
     components: dict[str, dict | None] = {}
     for key in COMPONENT_KEYS:
         value = _normalise_component(getattr(top, key), preset.get(key), key, problems)
         components[key] = None if value is None else _resolve_component(key, key, value, problems)
-        if value is None and key not in ("prior",):
+        if value is None and key not in OPTIONAL_COMPONENT_KEYS:
             problems.add((key,), f"a {key} is required (model preset '{top.model}' has no default)")
 
     data_value = _normalise_component(top.data, None, "data", problems)
@@ -253,9 +261,9 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         if message:
             problems.add(("train", "optimizer"), message)
     problems.raise_if_any()
-    _check_compatibility(components, problems)
+    _check_compatibility(components, conditional, problems)
     problems.raise_if_any()
-    return Spec(top.name, top.model, top.latent_dim, data, components, train, top.conditional, source, lines)
+    return Spec(top.name, top.model, top.latent_dim, data, components, train, conditional, source, lines)
 
 
 def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
@@ -267,8 +275,14 @@ def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
             data[key] = str((base / data[key]).resolve())
 
 
-def _check_compatibility(components: dict[str, dict | None], problems: _Problems) -> None:
-    """Cross-component rules: a divergence that needs a prior gets one it can use."""
+def _check_compatibility(components: dict[str, dict | None], conditional: bool, problems: _Problems) -> None:
+    """Cross-component rules: a divergence that needs a prior gets one it can use; a conditional
+    prior or an objective that needs labels as the condition gets ``conditional: true``."""
+    for key, flag in (("prior", "conditional"), ("objective", "requires_conditional")):
+        entry = components[key]
+        if entry is not None and getattr(registry(key).get(entry["type"]).obj, flag, False) and not conditional:
+            problems.add((key,), f"{key} '{entry['type']}' needs labels as the condition; set 'conditional: true' "
+                         "(and give the data labels)")
     divergence = registry("divergence").get(components["divergence"]["type"]).obj
     prior_spec = components["prior"]
     if divergence.requires_prior and prior_spec is None:
