@@ -1,8 +1,9 @@
 """Model presets: ``model: vae`` is shorthand for a set of component defaults.
 
 A preset only fills what the spec leaves out (components, and ``conditional``); a spec can name
-every component itself, so a new divergence plugin gives a new model family without touching this table. A component given as a
-mapping without ``type`` (``divergence: {beta: 4}``) keeps the preset's type and sets arguments.
+every component itself, so a new divergence plugin gives a new model family without touching
+this table. A component given as a mapping without ``type`` (``divergence: {beta: 4}``) keeps the
+preset's type and sets arguments.
 """
 
 from __future__ import annotations

@@ -143,7 +143,10 @@ def train(
         raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
     run_dir = None if out is None else prepare_run_dir(out, overwrite)
     shown = data.validation or data.train
-    examples = shown.subset(np.arange(min(len(shown), 32 if len(data.data_shape) > 1 else 1000)))
+    candidates = np.arange(len(shown))
+    if model.conditional and shown.y is not None and shown.y.ndim == 1:
+        candidates = np.flatnonzero(shown.y >= 0)  # semi-supervised data: unlabelled examples have -1
+    examples = shown.subset(candidates[: 32 if len(data.data_shape) > 1 else 1000])
     loggers: list[Callback] = []
     if run_dir is not None:
         write_run_header(run_dir, spec, model)
