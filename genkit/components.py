@@ -137,6 +137,29 @@ class Prior(keras.layers.Layer):
         """The prior as a TFP distribution with event shape ``[latent_dim]``."""
         raise NotImplementedError
 
+    def attach(self, model: Any) -> None:
+        """Called once by the assembled model, before any variable is built; nothing by default.
+
+        A prior that depends on other components overrides it, e.g. the VampPrior keeps
+        ``model.posterior_distribution`` (pseudo-inputs through the encoder) and creates its
+        pseudo-inputs with ``model.data_shape``. Keep a function, not the model itself, so Keras
+        does not track the model as a sub-layer of the prior.
+        """
+
+    # --- label layout (for supervised adversarial autoencoders) ------------------------------
+    @property
+    def num_classes(self) -> int:
+        """How many classes the prior's layout has (mixture components, roll arms); 0 if none."""
+        return 0
+
+    def sample_for_labels(self, labels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """One draw z ~ p(z | class) per integer label, ``[n, latent_dim]``.
+
+        Priors whose layout assigns a region to each class (``num_classes > 0``) implement it; the
+        supervised AAE feeds these draws to its discriminator as the real samples of each class.
+        """
+        raise GenkitError(f"prior {type(self).__name__} has no label layout (num_classes is 0)")
+
 
 @dataclass
 class Phase:

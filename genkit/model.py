@@ -92,6 +92,8 @@ class GenerativeAutoencoder(keras.Model):
         self.objective = objective
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="step")
         self.rng_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="rng")
+        if prior is not None:
+            prior.attach(self)
 
     # --- randomness ---------------------------------------------------------------------------
     def next_seed(self) -> tf.Tensor:
