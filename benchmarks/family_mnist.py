@@ -3,8 +3,10 @@
     nice python benchmarks/family_mnist.py cvae    # samples of each requested digit, classified
     nice python benchmarks/family_mnist.py dae     # denoising: reconstruction vs corrupted error
     nice python benchmarks/family_mnist.py m2      # semi-supervised, 100 labels: test error
+    nice python benchmarks/family_mnist.py aae     # 10-Gaussian mixture prior: scatter PNG, MMD
+    nice python benchmarks/family_mnist.py supervised_aae   # test digits in their own component
 
-Each trains the spec of the same name in examples/ (``<model>_mnist.yaml``) into
+Each trains its spec in examples/ (``SPECS`` below) into
 ``runs/<spec name>`` and writes the numbers to ``runs/<spec name>/acceptance.json``.
 ``--data`` points at mnist.npz (default: the shared data folder), ``--epochs`` overrides the spec.
 """
@@ -24,9 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path("/work/shared/data/mnist.npz")
 
 
-def spec_of(model: str, data: Path, epochs: int | None) -> dict[str, Any]:
-    """The example spec ``examples/<model>_mnist.yaml`` with the data path (and epochs) replaced."""
-    spec = yaml.safe_load((ROOT / "examples" / f"{model}_mnist.yaml").read_text())
+#: The example spec each benchmark trains.
+SPECS = {
+    "cvae": "cvae_mnist.yaml",
+    "dae": "dae_mnist.yaml",
+    "m2": "m2_mnist.yaml",
+    "aae": "aae_mnist_mixture.yaml",
+    "supervised_aae": "supervised_aae_mnist.yaml",
+}
+
+
+def spec_of(benchmark: str, data: Path, epochs: int | None) -> dict[str, Any]:
+    """The benchmark's example spec with the data path (and epochs) replaced."""
+    spec = yaml.safe_load((ROOT / "examples" / SPECS[benchmark]).read_text())
     spec["data"]["path"] = str(data)
     if epochs is not None:
         spec["train"]["epochs"] = epochs
@@ -126,7 +138,59 @@ def m2(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"labels": 100, "test_error": float(np.mean(predictions != data["y_test"]))}
 
 
-BENCHMARKS = {"cvae": cvae, "dae": dae, "m2": m2}
+def encoded_test(args: argparse.Namespace, data: dict[str, np.ndarray], benchmark: str) -> tuple[Any, np.ndarray]:
+    """Train an AAE benchmark; return the model and its codes of the test images, with a scatter
+    of the codes coloured by digit and prior draws saved as ``latent_scatter.png`` in the run."""
+    from genkit.pictures import save_scatter
+
+    spec = spec_of(benchmark, args.data, args.epochs)
+    model = train_spec(spec, args.runs)
+    codes = model.encode(data["x_test"])
+    groups = {"prior": model.sample_latent(2000, seed=1)}
+    groups.update({f"digit {d}": codes[data["y_test"] == d] for d in range(10)})
+    save_scatter(args.runs / spec["name"] / "latent_scatter.png", groups, f"{spec['name']}: test codes by digit")
+    return model, codes
+
+
+def aae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """MMD^2 (IMQ kernel) of 2000 encoded test images vs prior draws, and of two prior draw sets."""
+    import tensorflow as tf
+    from genkit_plugins.divergences import mmd_per_example
+
+    model, codes = encoded_test(args, data, "aae")
+    scales = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
+    pick = np.random.default_rng(0).choice(len(codes), 2000, replace=False)
+
+    def mmd(a: np.ndarray, b: np.ndarray) -> float:
+        return float(tf.reduce_mean(mmd_per_example(tf.constant(a, tf.float32), tf.constant(b, tf.float32),
+                                                    "imq", scales)))
+
+    prior_a, prior_b, prior_c = (model.sample_latent(2000, seed=s) for s in (11, 12, 13))
+    return {
+        "mmd2_encoded_test_vs_prior": mmd(codes[pick], prior_a),
+        "mmd2_prior_vs_prior": mmd(prior_b, prior_c),
+        "mmd2_standard_normal_vs_prior": mmd(np.random.default_rng(1).normal(size=(2000, 2)), prior_a),
+    }
+
+
+def supervised_aae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """How often a test digit's code is most likely under its own mixture component."""
+    import tensorflow as tf
+
+    model, codes = encoded_test(args, data, "supervised_aae")
+    prior = model.prior
+    log_probs = np.stack([
+        prior.class_distribution(tf.fill([len(codes)], k)).log_prob(codes).numpy() for k in range(prior.num_classes)
+    ], axis=1)
+    component = np.argmax(log_probs, axis=1)
+    own = data["y_test"] % prior.num_classes
+    return {
+        "in_own_component": float(np.mean(component == own)),
+        "in_own_component_per_digit": {d: float(np.mean(component[own == d] == d)) for d in range(10)},
+    }
+
+
+BENCHMARKS = {"cvae": cvae, "dae": dae, "m2": m2, "aae": aae, "supervised_aae": supervised_aae}
 
 
 def main() -> None:

@@ -69,7 +69,8 @@ def build(
         objective=objective,
     )
     try:
-        example = {"x": np.zeros((2, *data_shape), np.float32)}
+        # labels ride along even for unconditional models: label-aware phases (supervised AAE) build too
+        example = {"x": np.zeros((2, *data_shape), np.float32), "y": np.zeros((2,), np.int64)}
         if condition_dim:
             example["y"] = np.zeros((2, condition_dim), np.float32)
         model.build_variables(example)

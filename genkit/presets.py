@@ -31,6 +31,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cae": {**_AE, "objective": "contractive"},
     # conditional VAE (labels enter encoder and decoder; the spec sets conditional: true)
     "cvae": {**_GAUSSIAN_VAE, "conditional": True},
+    # adversarial autoencoder (Makhzani et al. 2016): reconstruction, discriminator, generator phases
+    "aae": {**_AE, "prior": "standard_normal", "divergence": "adversarial"},
+    # supervised AAE: the label enters the discriminator; each class owns a mixture component
+    "supervised_aae": {**_AE, "prior": {"type": "mixture", "components": 10}, "divergence": "supervised_adversarial"},
     # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
     "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
