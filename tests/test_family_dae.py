@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from genkit_plugins.corruptions import GaussianNoise, Masking, SaltAndPepper
 
 from genkit.assemble import build
 from genkit.errors import SpecError
 from genkit.runs import train
 from genkit.spec import load_spec
-from genkit_plugins.corruptions import GaussianNoise, Masking, SaltAndPepper
 
 SEED = tf.constant([3, 4], tf.int32)
 
