@@ -50,7 +50,8 @@ def phase_updates(model: GenerativeAutoencoder, batch: dict[str, Any]) -> list[t
         gradients = tape.gradient(loss, variables)
         optimizer = make_optimizer(phase.optimizer or {"type": "adam", "learning_rate": 1e-2})
         optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None])
-        changed = {v.path for v, before in zip(model.variables, start, strict=True) if not np.array_equal(v.numpy(), before)}
+        changed = {v.path for v, before in zip(model.variables, start, strict=True)
+                   if not np.array_equal(v.numpy(), before)}
         declared = {v.path for v in variables}
         results.append((phase.name, changed, declared))
         for v, before in zip(model.variables, start, strict=True):

@@ -89,11 +89,23 @@ def test_supervised_aae_needs_labels_and_a_prior_with_a_label_layout(tiny_vae):
 @pytest.mark.parametrize("prior", [
     {"type": "mixture", "components": 10},
     {"type": "swiss_roll"},
+    {"type": "uniform"},
     "standard_normal",
 ])
-def test_adversarial_autoencoder_trains_with_registered_priors(tiny_vae, prior):
-    spec = _aae(tiny_vae, prior=prior, divergence={"type": "adversarial", "hidden": [16]})
-    spec["train"]["epochs"] = 2
+def test_adversarial_autoencoder_works_with_registered_priors(tiny_vae, prior):
+    """Every phase of the (supervised, when the prior has a label layout) AAE takes a step with
+    any registered prior, including the 10-Gaussian mixture and the sample-only swiss roll."""
+    layout = isinstance(prior, dict) and prior["type"] in ("mixture", "swiss_roll")
+    divergence = {"type": "supervised_adversarial" if layout else "adversarial", "hidden": [16]}
+    model = build(_aae(tiny_vae, prior=prior, divergence=divergence))
+    batch = {"x": np.random.default_rng(0).uniform(size=(8, 12, 12, 1)).astype(np.float32), "y": np.arange(8) % 4}
+    for name, changed, declared in phase_updates(model, batch):
+        assert changed and changed <= declared, name
+
+
+def test_supervised_aae_trains_and_the_discriminator_learns(tiny_vae):
+    spec = _supervised(tiny_vae)
+    spec["train"]["epochs"] = 3
     history = train(spec, progress=False).history
     assert history[-1]["reconstruction"] < history[0]["reconstruction"]
     assert all(np.isfinite(h["discriminator_loss"]) and np.isfinite(h["generator_loss"]) for h in history)
@@ -125,9 +137,10 @@ def test_categorical_aae_phases_codes_and_classify(tiny_vae):
 def test_categorical_aae_classification_phase_learns_the_labelled_examples(tiny_vae):
     """Only labelled examples (label >= 0) enter the classification loss, and it falls."""
     spec = _categorical(tiny_vae, supervised_weight=1.0, classifier_optimizer={"type": "adam", "learning_rate": 1e-2})
-    spec["train"]["epochs"] = 4
+    spec["data"]["labelled_repeat"] = 4
+    spec["train"]["epochs"] = 3
     history = train(spec, progress=False).history
-    assert history[-1]["classification_cross_entropy"] < 0.5 * history[0]["classification_cross_entropy"]
+    assert history[-1]["classification_cross_entropy"] < 0.75 * history[0]["classification_cross_entropy"]
 
 
 def test_categorical_aae_checks_that_its_parts_agree(tiny_vae):
