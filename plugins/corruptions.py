@@ -7,9 +7,13 @@ import tensorflow as tf
 from genkit.components import Corruption
 
 
-def _check_rate(rate: float) -> None:
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"rate must be in [0, 1), got {rate}")
+class _RateCorruption(Corruption):
+    """Base of corruptions that hit each value with probability ``rate``."""
+
+    def __init__(self, rate: float = 0.3):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        self.rate = rate
 
 
 class GaussianNoise(Corruption):
@@ -30,32 +34,24 @@ class GaussianNoise(Corruption):
         return tf.clip_by_value(noisy, 0.0, 1.0) if self.clip else noisy
 
 
-class Masking(Corruption):
+class Masking(_RateCorruption):
     """Masking noise: each value is set to 0 with probability ``rate`` (Vincent et al. 2008).
 
     Args:
         rate: the fraction of values zeroed.
     """
 
-    def __init__(self, rate: float = 0.3):
-        _check_rate(rate)
-        self.rate = rate
-
     def corrupt(self, x, seed):
         keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= self.rate
         return tf.where(keep, x, tf.zeros_like(x))
 
 
-class SaltAndPepper(Corruption):
+class SaltAndPepper(_RateCorruption):
     """Salt-and-pepper noise: each value is, with probability ``rate``, set to 0 or 1 (even odds).
 
     Args:
         rate: the fraction of values replaced.
     """
-
-    def __init__(self, rate: float = 0.1):
-        _check_rate(rate)
-        self.rate = rate
 
     def corrupt(self, x, seed):
         hit_seed, value_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
