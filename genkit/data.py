@@ -121,6 +121,8 @@ def prepare_data(spec: Spec) -> PreparedData:
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
     shape = tuple(int(d) for d in train.x.shape[1:])
     condition_dim = condition_dim_of(spec, train)
+    if options.labelled_repeat > 1 and options.labelled is None:
+        raise GenkitError("data.labelled_repeat repeats the kept labelled examples; set data.labelled too")
     if options.labelled is not None:
         if train.y is None:
             raise GenkitError(f"data.labelled is set but dataset '{spec.data['type']}' provides no labels")
