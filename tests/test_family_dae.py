@@ -113,7 +113,7 @@ def test_contractive_penalty_of_a_linear_encoder_is_the_squared_kernel_norm(tiny
 
 def test_contractive_training_shrinks_the_jacobian(tiny_vae):
     """A strong penalty gives a smaller encoder Jacobian than the plain autoencoder, same seed."""
-    base = {**tiny_vae, "prior": None, "divergence": None}
+    base = {**tiny_vae, "prior": None, "divergence": None, "train": {**tiny_vae["train"], "epochs": 2}}
     x = tf.constant(np.random.default_rng(0).uniform(size=(16, 12, 12, 1)), tf.float32)
     norms = {}
     for weight in (0.0, 1.0):
