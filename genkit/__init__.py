@@ -44,7 +44,31 @@ _EXPORTS: dict[str, str] = {
     "load_spec": "genkit.spec",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "ArrayData",
+    "Callback",
+    "Dataset",
+    "Decoder",
+    "Divergence",
+    "Encoder",
+    "GenerativeAutoencoder",
+    "GenkitError",
+    "KINDS",
+    "Likelihood",
+    "Phase",
+    "Posterior",
+    "Prior",
+    "RunResult",
+    "Spec",
+    "SpecError",
+    "__version__",
+    "build",
+    "load",
+    "load_spec",
+    "register",
+    "registry",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

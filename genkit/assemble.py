@@ -74,6 +74,6 @@ def build(
         if condition_dim:
             example["y"] = np.zeros((2, condition_dim), np.float32)
         model.build_variables(example)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, NotImplementedError) as err:
         raise GenkitError(f"the components of this spec do not fit together: {err}") from None
     return model

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -124,7 +125,8 @@ def list_components(kind: str | None) -> None:
 @click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
 @click.option("--label", type=int, default=None, help="Class to generate (conditional models).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draws.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="PNG to write (default: RUN_DIR/samples-<label>.png).")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="PNG to write (default: RUN_DIR/samples-<label>.png).")
 @_user_errors
 def sample(run_dir: str, n: int, label: int | None, seed: int, out: str | None) -> None:
     """Draw N samples from the trained model in RUN_DIR (of class LABEL for conditional models)."""
@@ -135,3 +137,7 @@ def sample(run_dir: str, n: int, label: int | None, seed: int, out: str | None) 
     path = Path(out) if out else Path(run_dir) / f"samples-{'all' if label is None else label}.png"
     save_samples(path, model.sample(n, labels=label, seed=seed))
     click.echo(f"wrote {n} samples{'' if label is None else f' of class {label}'} to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,8 +12,9 @@ the spec; every other argument comes from the spec and is validated against its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -274,7 +275,7 @@ class ArrayData:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
-    def subset(self, index: np.ndarray) -> "ArrayData":
+    def subset(self, index: np.ndarray) -> ArrayData:
         """The examples at ``index``, extras kept aligned."""
         return ArrayData(
             self.x[index],

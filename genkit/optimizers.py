@@ -22,7 +22,9 @@ def _optimizer_classes() -> list[type]:
     return [
         obj
         for obj in vars(keras.optimizers).values()
-        if isinstance(obj, type) and issubclass(obj, keras.optimizers.Optimizer) and obj is not keras.optimizers.Optimizer
+        if isinstance(obj, type)
+        and issubclass(obj, keras.optimizers.Optimizer)
+        and obj is not keras.optimizers.Optimizer
     ]
 
 

@@ -9,21 +9,27 @@ from genkit.registry import registry
 from genkit.signature import context_arguments
 
 
+def kind_problem(kind: str, name: str, plugin: Any) -> str | None:
+    """Why ``plugin`` cannot serve as a ``kind`` (it must subclass that kind's base), or None."""
+    from genkit.components import BASES
+
+    if isinstance(plugin, type) and issubclass(plugin, BASES[kind]):
+        return None
+    return f"plugin '{name}' is registered as a {kind} but is not a genkit.{BASES[kind].__name__} subclass"
+
+
 def instantiate(kind: str, entry: dict[str, Any], path: str, context: dict[str, Any] | None = None) -> Any:
     """Build plugin ``entry["type"]`` of ``kind`` with its spec arguments plus the context it asks for.
 
     A plugin constructor that rejects a value (``ValueError``/``TypeError``) becomes a
     :class:`SpecError` naming the spec key.
     """
-    from genkit.spec import DATA_OPTION_KEYS
-
-    from genkit.components import BASES
+    from genkit.spec import DATA_OPTION_KEYS  # genkit.spec imports this module
 
     plugin = registry(kind).get(entry["type"], where=path).obj
-    if isinstance(plugin, type) and not issubclass(plugin, BASES[kind]):
-        raise SpecError(
-            f"plugin '{entry['type']}' is registered as a {kind} but is not a genkit.{BASES[kind].__name__}", path
-        )
+    problem = kind_problem(kind, entry["type"], plugin)
+    if problem:
+        raise SpecError(problem, path)
     context = context or {}
     wanted = {name: context[name] for name in context_arguments(plugin) if name in context}
     args = {k: v for k, v in entry.items() if k != "type" and not (kind == "dataset" and k in DATA_OPTION_KEYS)}

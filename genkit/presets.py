@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # supervised AAE: the label enters the discriminator; each class owns a mixture component
     "supervised_aae": {**_AE, "prior": {"type": "mixture", "components": 10}, "divergence": "supervised_adversarial"},
     # semi-supervised / clustering AAE: style + categorical latent, each matched adversarially
-    "categorical_aae": {**_AE, "posterior": "style_and_category", "prior": "style_and_category",
+    "categorical_aae": {**_AE, "posterior": "categorical_aae", "prior": "categorical_aae",
                         "objective": "categorical_aae"},
     # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
     "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},

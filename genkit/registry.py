@@ -18,8 +18,9 @@ import difflib
 import importlib.metadata
 import inspect
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from genkit.errors import GenkitError
 
@@ -142,6 +143,10 @@ class Registry:
     def add(self, name: str, obj: Any, origin: str = "<python>") -> None:
         """Register ``obj`` under ``name`` in this process (overrides an entry point)."""
         self._manual[name] = Entry(self.kind, name, obj, origin)
+
+    def remove(self, name: str) -> None:
+        """Forget an in-process registration made with :meth:`add` (entry points are kept)."""
+        self._manual.pop(name, None)
 
     def reload(self) -> None:
         """Forget discovered entry points (e.g. after installing a package)."""

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -133,14 +134,15 @@ def train(
     """
     from genkit.assemble import build
     from genkit.data import prepare_data
-    from genkit.train import Trainer
+    from genkit.trainer import Trainer
 
     spec = load_spec(spec)
     data = prepare_data(spec)
     model = build(spec, data.data_shape, data.condition_dim)
     problem = model.likelihood.check_data(data.train.x)
     if problem:
-        raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{spec.components['likelihood']['type']}': {problem}")
+        likelihood = spec.components["likelihood"]["type"]
+        raise GenkitError(f"data '{spec.data['type']}' does not fit likelihood '{likelihood}': {problem}")
     run_dir = None if out is None else prepare_run_dir(out, overwrite)
     shown = data.validation or data.train
     candidates = np.arange(len(shown))
@@ -150,8 +152,11 @@ def train(
     loggers: list[Callback] = []
     if run_dir is not None:
         write_run_header(run_dir, spec, model)
-        loggers += [MetricsCSV(run_dir / METRICS_FILE), TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every,
-                                                                 examples.subset(np.arange(min(16, len(examples)))))]
+        shown_examples = examples.subset(np.arange(min(16, len(examples))))
+        loggers += [
+            MetricsCSV(run_dir / METRICS_FILE),
+            TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples),
+        ]
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))

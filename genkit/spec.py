@@ -17,9 +17,10 @@ from typing import Any, Literal
 import pydantic
 
 from genkit.errors import GenkitError, SpecError
+from genkit.plugins_util import kind_problem
 from genkit.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
 from genkit.registry import registry
-from genkit.signature import Problem, describe_error, to_plain, validate_arguments
+from genkit.signature import describe_error, spec_arguments, to_plain, validate_arguments
 from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
 
 
@@ -59,20 +60,13 @@ class DataOptions(_Strict):
 
 
 class _TopLevel(_Strict):
+    """The scalar top-level keys (components, data and train are validated separately)."""
+
     name: str = "run"
     model: str = "vae"
     latent_dim: pydantic.PositiveInt
+    #: None: the preset decides (``cvae`` and ``m2`` are conditional).
     conditional: bool | None = None
-    data: Any
-    encoder: Any = None
-    decoder: Any = None
-    posterior: Any = None
-    likelihood: Any = None
-    prior: Any = None
-    divergence: Any = None
-    corruption: Any = None
-    objective: Any = None
-    train: dict[str, Any] = pydantic.Field(default_factory=dict)
 
 
 DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
@@ -189,12 +183,14 @@ def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, e
             problems.add((path, "type"), str(err))
         return None
     plugin = reg.get(name).obj
+    wrong_kind = kind_problem(kind, name, plugin)
+    if wrong_kind:
+        problems.add((path, "type"), wrong_kind)
+        return None
     args = {k: v for k, v in value.items() if k != "type" and k not in extra_keys}
     resolved, errors = validate_arguments(plugin, args)
     for loc, message in errors:
         if message == "unknown key" and loc:
-            from genkit.signature import spec_arguments
-
             known = [a.name for a in spec_arguments(plugin)] + list(extra_keys)
             message = (
                 f"unknown argument of {kind} '{name}'.{_suggest(str(loc[0]), known)} "
@@ -208,7 +204,7 @@ def _resolve_component(kind: str, path: str, value: dict, problems: _Problems, e
 
 def _check_pydantic(model: type[pydantic.BaseModel], data: Any, prefix: tuple, problems: _Problems):
     try:
-        return model.model_validate(data, strict=False) if data is not None else model()
+        return model.model_validate(data if data is not None else {}, strict=True)
     except pydantic.ValidationError as err:
         for e in err.errors():
             problems.add((*prefix, *e["loc"]), describe_error(e))
@@ -216,52 +212,60 @@ def _check_pydantic(model: type[pydantic.BaseModel], data: Any, prefix: tuple, p
 
 
 def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -> Spec:
-    """Validate plain spec data (as parsed from YAML) into a resolved :class:`Spec`."""
+    """Validate plain spec data (as parsed from YAML) into a resolved :class:`Spec`.
+
+    Every problem in the spec is collected and reported in one :class:`SpecError`.
+    """
     lines = lines or {}
     problems = _Problems(source, lines)
     if not isinstance(raw, dict):
         problems.add((), f"a spec must be a mapping of keys to values, got {type(raw).__name__}")
         problems.raise_if_any()
     raw = copy.deepcopy(raw)
-    known = list(_TopLevel.model_fields)
+    known = [*_TopLevel.model_fields, *COMPONENT_KEYS, "data", "train"]
     for key in raw:
         if key not in known:
             problems.add((key,), f"unknown key.{_suggest(str(key), known)} Top-level keys are: {', '.join(known)}")
-    top = _check_pydantic(_TopLevel, {k: v for k, v in raw.items() if k in known}, (), problems)
-    problems.raise_if_any()
-    if top.model not in PRESETS:
-        problems.add(("model",), f"unknown model preset '{top.model}'.{_suggest(top.model, list(PRESETS))} "
+    top = _check_pydantic(_TopLevel, {k: v for k, v in raw.items() if k in _TopLevel.model_fields}, (), problems)
+    model = top.model if top is not None else str(raw.get("model", "vae"))
+    if model not in PRESETS:
+        problems.add(("model",), f"unknown model preset '{model}'.{_suggest(model, list(PRESETS))} "
                      f"Presets: {', '.join(PRESETS)}")
-        problems.raise_if_any()
-    preset = PRESETS[top.model]
-    conditional = bool(preset.get("conditional", False) if top.conditional is None else top.conditional)
+    preset = PRESETS.get(model, PRESETS["vae"])
+    stated = None if top is None else top.conditional
+    conditional = bool(preset.get("conditional", False) if stated is None else stated)
 
     components: dict[str, dict | None] = {}
     for key in COMPONENT_KEYS:
-        value = _normalise_component(getattr(top, key), preset.get(key), key, problems)
+        # an explicit `prior: null` means "no prior"; a missing key takes the preset's default
+        explicitly_none = key in raw and raw[key] is None
+        value = None if explicitly_none else _normalise_component(raw.get(key), preset.get(key), key, problems)
         components[key] = None if value is None else _resolve_component(key, key, value, problems)
         if value is None and key not in OPTIONAL_COMPONENT_KEYS:
-            problems.add((key,), f"a {key} is required (model preset '{top.model}' has no default)")
+            problems.add((key,), f"a {key} is required (model preset '{model}' has no default)")
 
-    data_value = _normalise_component(top.data, None, "data", problems)
     data = None
-    if data_value is not None:
-        data = _resolve_component("dataset", "data", data_value, problems, extra_keys=DATA_OPTION_KEYS)
-        options = _check_pydantic(
-            DataOptions, {k: data_value[k] for k in DATA_OPTION_KEYS if k in data_value}, ("data",), problems
-        )
-        if data is not None and options is not None:
-            data.update(options.model_dump())
-            _absolute_paths(data, source)
-    train = _check_pydantic(TrainSpec, top.train, ("train",), problems)
+    if "data" not in raw:
+        problems.add(("data",), "a value is required here (the dataset, e.g. 'data: shapes')")
+    else:
+        data_value = _normalise_component(raw["data"], None, "data", problems)
+        if data_value is not None:
+            data = _resolve_component("dataset", "data", data_value, problems, extra_keys=DATA_OPTION_KEYS)
+            options = _check_pydantic(
+                DataOptions, {k: data_value[k] for k in DATA_OPTION_KEYS if k in data_value}, ("data",), problems
+            )
+            if data is not None and options is not None:
+                data.update(options.model_dump())
+                _absolute_paths(data, source)
+    train = _check_pydantic(TrainSpec, raw.get("train"), ("train",), problems)
     if train is not None:
         from genkit.optimizers import optimizer_problem
 
         message = optimizer_problem(train.optimizer.model_dump())
         if message:
             problems.add(("train", "optimizer"), message)
-    problems.raise_if_any()
-    _check_compatibility(components, conditional, problems)
+    if not problems.items:
+        _check_compatibility(components, conditional, problems)
     problems.raise_if_any()
     return Spec(top.name, top.model, top.latent_dim, data, components, train, conditional, source, lines)
 

@@ -1,7 +1,7 @@
 """Adversarial autoencoders with a categorical latent (Makhzani et al. 2016, sections 5 and 6):
 semi-supervised classification and unsupervised clustering.
 
-The code is ``z = [style (latent_dim - classes), category (classes)]``: the ``style_and_category``
+The code is ``z = [style (latent_dim - classes), category (classes)]``: the ``categorical_aae``
 posterior head turns the encoder's last ``classes`` outputs into a softmax, the prior of the same
 name draws a Gaussian style and a one-hot category, and the ``categorical_aae`` objective matches
 each part to its prior with its own discriminator (an :class:`Adversarial` on a slice of z) and,
@@ -103,8 +103,8 @@ class SlicedAdversarial(Adversarial):
 class CategoricalAAE(Objective):
     """Semi-supervised / clustering AAE: reconstruction (main phase), then a discriminator and a
     generator phase for the style and for the category, then (for labelled examples) a
-    classification phase on the category logits. Use with ``posterior: style_and_category``,
-    ``prior: style_and_category`` and ``divergence: none`` (the adversaries live here).
+    classification phase on the category logits. Use with ``posterior: categorical_aae``,
+    ``prior: categorical_aae`` and ``divergence: none`` (the adversaries live here).
 
     Args:
         classes: number of categories (the data's classes, or the clusters wanted).
@@ -147,7 +147,7 @@ class CategoricalAAE(Objective):
     def phases(self, model):
         head = model.posterior_head
         if not isinstance(head, StyleAndCategory) or head.classes != self.classes:
-            raise GenkitError(f"the categorical_aae objective needs 'posterior: {{type: style_and_category, "
+            raise GenkitError(f"the categorical_aae objective needs 'posterior: {{type: categorical_aae, "
                               f"classes: {self.classes}}}'")
 
         def classification_loss(batch, seed):

@@ -384,8 +384,8 @@ class SupervisedAdversarial(Adversarial):
     drawn from the prior's region of that class (``prior.sample_for_labels``: the mixture's
     component, the swiss roll's arm), so the encoder learns to put each class in its own region.
     Unlabelled examples (label -1, e.g. with ``data.labelled``) get an all-zero label input and
-    draws from the whole prior, which makes the same divergence semi-supervised. The prior needs a
-    label layout (``mixture``, ``swiss_roll``) and the data integer labels.
+    draws from the whole prior, which makes the same divergence semi-supervised (a batch without
+    labels is all unlabelled). The prior needs a label layout (``mixture``, ``swiss_roll``).
 
     Args:
         classes: number of classes of the data labels (the one-hot width).
@@ -415,8 +415,9 @@ class SupervisedAdversarial(Adversarial):
 
     @staticmethod
     def _labels(batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Class indices of the batch; a batch without labels counts as unlabelled (-1)."""
         if "y" not in batch:
-            raise GenkitError("the supervised adversarial divergence needs labels (data.labels)")
+            return -tf.ones(tf.shape(batch["x"])[:1], tf.int32)
         y = tf.convert_to_tensor(batch["y"])
         return tf.argmax(y, axis=-1, output_type=tf.int32) if y.shape.rank == 2 else tf.cast(y, tf.int32)
 

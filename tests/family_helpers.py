@@ -13,7 +13,7 @@ from genkit.data import prepare_data
 from genkit.model import GenerativeAutoencoder
 from genkit.optimizers import make_optimizer
 from genkit.spec import load_spec
-from genkit.train import Trainer, batches
+from genkit.trainer import Trainer, batches
 
 
 def phase_order(spec: dict[str, Any]) -> tuple[list[str], dict[str, float]]:

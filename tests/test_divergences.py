@@ -139,7 +139,7 @@ def test_vae_with_mixture_prior_and_monte_carlo_kl_learns_on_toy_data():
         prior={"type": "mixture", "components": 8, "radius": 2.0, "scale": 0.5},
         divergence={"type": "mc_kl", "samples": 4},
     )
-    spec["train"]["epochs"] = 6
+    spec["train"]["epochs"] = 4
     history = train(spec, progress=False).history
     losses = [row["loss"] for row in history]
     assert all(np.isfinite(losses))

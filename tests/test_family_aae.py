@@ -39,8 +39,8 @@ def _supervised(tiny_vae: dict, **changes) -> dict:
 
 def _categorical(tiny_vae: dict, **objective) -> dict:
     spec = _aae(tiny_vae, model="categorical_aae", latent_dim=6,
-                posterior={"type": "style_and_category", "classes": 4},
-                prior={"type": "style_and_category", "classes": 4},
+                posterior={"type": "categorical_aae", "classes": 4},
+                prior={"type": "categorical_aae", "classes": 4},
                 objective={"type": "categorical_aae", "classes": 4, "hidden": [16], **objective})
     spec["data"]["labelled"] = 20
     return spec
@@ -146,6 +146,6 @@ def test_categorical_aae_classification_phase_learns_the_labelled_examples(tiny_
 
 def test_categorical_aae_checks_that_its_parts_agree(tiny_vae):
     spec = _categorical(tiny_vae)
-    spec["posterior"] = {"type": "style_and_category", "classes": 3}
-    with pytest.raises(GenkitError, match="style_and_category"):
+    spec["posterior"] = {"type": "categorical_aae", "classes": 3}
+    with pytest.raises(GenkitError, match="categorical_aae"):
         build(spec)

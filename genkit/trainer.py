@@ -8,7 +8,8 @@ Batches are drawn in a seeded order per epoch; the step traces once (fixed input
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -73,12 +74,12 @@ class Trainer:
         self.trace_count += 1  # Python side effect: runs only while tracing
         seeds = split_seed(self.model.next_seed(), len(self.phases))
         results: dict[str, tf.Tensor] = {}
-        for index, (phase, optimizer) in enumerate(zip(self.phases, self.optimizers)):
+        for index, (phase, optimizer) in enumerate(zip(self.phases, self.optimizers, strict=True)):
             variables = phase.variables()
             with tf.GradientTape() as tape:
                 terms = phase.loss(batch, seeds[index])
             gradients = tape.gradient(terms["loss"], variables)
-            optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
+            optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None])
             prefix = "" if index == 0 else f"{phase.name}_"
             results.update({prefix + key: value for key, value in terms.items()})
         self.model.step_counter.assign_add(1)

@@ -1,0 +1,123 @@
+"""The command line end to end: run, validate, list; user errors exit 2 without a traceback."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from matplotlib.image import imread
+
+import genkit
+from genkit.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def spec_file(tmp_path, tiny_vae):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_vae))
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_run_writes_a_complete_run_directory(spec_file, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("run", str(spec_file), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"done: {out}" in result.output
+    assert "epoch 3/3:" in result.output
+
+    resolved = yaml.safe_load((out / "spec.yaml").read_text())
+    assert resolved["posterior"] == {"type": "diagonal_gaussian", "min_scale": 1e-5}  # defaults filled in
+    assert resolved["train"]["optimizer"] == {"type": "adam", "learning_rate": 0.003}
+
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    for column in ("loss", "reconstruction", "divergence", "val_loss", "seconds", "examples_per_second"):
+        assert float(rows[-1][column]) >= 0, column
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])  # it learned
+    assert float(rows[0]["examples_per_second"]) > 0
+
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    samples, recon = imread(out / "samples.png"), imread(out / "reconstructions.png")
+    assert samples.shape[0] > 12 and recon.shape[0] > 12 and samples.std() > 0
+    model = genkit.load(out)
+    original = genkit.train(spec_file, progress=False).model  # same seed: the same trained weights
+    for a, b in zip(model.get_weights(), original.get_weights(), strict=True):
+        assert (a == b).all()
+
+
+def test_second_run_into_the_same_directory_is_refused(spec_file, tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", str(spec_file), "--out", str(out), "-q").exit_code == 0
+    before = (out / "metrics.csv").read_text()
+    result = invoke("run", str(spec_file), "--out", str(out), "-q")
+    assert result.exit_code == 2
+    assert "already exists and is not empty" in result.output and "Traceback" not in result.output
+    assert (out / "metrics.csv").read_text() == before
+    assert invoke("run", str(spec_file), "--out", str(out), "-q", "--overwrite").exit_code == 0
+
+
+def test_bad_spec_exits_2_with_one_paragraph_and_no_output(tmp_path, tiny_vae):
+    tiny_vae["prior"] = "standard_normla"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tiny_vae))
+    result = invoke("run", str(path), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2
+    assert "error: in " in result.output and "key 'prior.type'" in result.output
+    assert "Did you mean 'standard_normal'?" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_validate_accepts_good_and_rejects_bad(spec_file, tmp_path):
+    result = invoke("validate", str(spec_file), "--show")
+    assert result.exit_code == 0
+    assert "ok:" in result.output and "min_scale: 1.0e-05" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec_file.read_text().replace("latent_dim: 2", "latent_dim: 0"))
+    result = invoke("validate", str(bad))
+    assert result.exit_code == 2 and "latent_dim" in result.output and "greater than 0" in result.output
+
+
+def test_list_shows_every_kind_with_arguments_and_summaries():
+    result = invoke("list")
+    assert result.exit_code == 0
+    for title in ("encoders", "decoders", "posteriors", "likelihoods", "priors", "divergences", "datasets"):
+        assert title in result.output
+    prior = invoke("list", "prior").output
+    assert "standard_normal" in prior and "Isotropic standard normal" in prior and "encoders" not in prior
+    assert "beta: float = 1.0" in invoke("list", "divergences").output
+    bad = invoke("list", "priorz")
+    assert bad.exit_code == 2 and "kinds are: encoder" in bad.output
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_specs_validate(example):
+    spec = genkit.load_spec(example)
+    assert spec.latent_dim > 0
+
+
+def test_quick_start_command_is_quiet_and_trains(tmp_path):
+    """The README's first command, as a user runs it: the console script, no TF start-up noise."""
+    genkit_script = Path(sys.executable).with_name("genkit")
+    command = [str(genkit_script)] if genkit_script.exists() else [sys.executable, "-m", "genkit.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL"))}
+    done = subprocess.run(
+        [*command, "run", str(ROOT / "examples" / "vae_shapes.yaml"), "--out", str(tmp_path / "qs")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "", done.stderr  # no cuda/absl/oneDNN chatter
+    assert "epoch 10/10" in done.stdout
+    rows = list(csv.DictReader((tmp_path / "qs" / "metrics.csv").open()))
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
