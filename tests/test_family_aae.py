@@ -21,7 +21,9 @@ FAST_ADAM = {"type": "adam", "learning_rate": 1e-3}
 
 def _aae(tiny_vae: dict, **changes) -> dict:
     spec = copy.deepcopy(tiny_vae)
-    spec.update({"name": "tiny-aae", "model": "aae", "prior": None, "posterior": None, "divergence": None})
+    for key in ("prior", "posterior", "divergence"):  # the model preset fills them
+        spec.pop(key, None)
+    spec.update({"name": "tiny-aae", "model": "aae"})
     spec["data"]["n_train"] = 200
     spec.update(changes)
     return spec

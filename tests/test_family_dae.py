@@ -16,8 +16,13 @@ from genkit.spec import load_spec
 SEED = tf.constant([3, 4], tf.int32)
 
 
+def _without(spec: dict, *keys: str) -> dict:
+    """The spec without ``keys``, so the model preset fills them."""
+    return {k: v for k, v in spec.items() if k not in keys}
+
+
 def _dae_spec(tiny_vae: dict, corruption: dict | None = None) -> dict:
-    spec = {**tiny_vae, "model": "dae", "prior": None, "divergence": None, "name": "tiny-dae"}
+    spec = {**_without(tiny_vae, "prior", "divergence"), "model": "dae", "name": "tiny-dae"}
     if corruption is not None:
         spec["corruption"] = corruption
     return spec
@@ -100,7 +105,7 @@ def test_corruption_errors_name_the_spec_key(tiny_vae):
 
 def test_contractive_penalty_of_a_linear_encoder_is_the_squared_kernel_norm(tiny_vae):
     """For code = W x + b the Jacobian is W for every example, so ||J||_F^2 = sum(W^2)."""
-    spec = {**tiny_vae, "model": "cae", "prior": None, "divergence": None,
+    spec = {**_without(tiny_vae, "prior", "divergence"), "model": "cae",
             "encoder": {"type": "mlp", "hidden": []}, "objective": {"type": "contractive", "weight": 0.5}}
     model = build(spec)
     x = tf.random.stateless_uniform((5, 12, 12, 1), seed=[1, 2])
@@ -113,7 +118,7 @@ def test_contractive_penalty_of_a_linear_encoder_is_the_squared_kernel_norm(tiny
 
 def test_contractive_training_shrinks_the_jacobian(tiny_vae):
     """A strong penalty gives a smaller encoder Jacobian than the plain autoencoder, same seed."""
-    base = {**tiny_vae, "prior": None, "divergence": None, "train": {**tiny_vae["train"], "epochs": 2}}
+    base = {**_without(tiny_vae, "prior", "divergence"), "train": {**tiny_vae["train"], "epochs": 2}}
     x = tf.constant(np.random.default_rng(0).uniform(size=(16, 12, 12, 1)), tf.float32)
     norms = {}
     for weight in (0.0, 1.0):
