@@ -44,8 +44,15 @@ def build(
         "decoder", parts["decoder"], "decoder",
         {**latent, "output_shape": likelihood.param_shape, "condition_dim": condition_dim},
     )
-    prior = None if parts["prior"] is None else instantiate("prior", parts["prior"], "prior", latent)
+    prior = None if parts["prior"] is None else instantiate(
+        "prior", parts["prior"], "prior", {**latent, "condition_dim": condition_dim}
+    )
     divergence = instantiate("divergence", parts["divergence"], "divergence", latent)
+    corruption = None if parts["corruption"] is None else instantiate("corruption", parts["corruption"], "corruption")
+    objective = None if parts["objective"] is None else instantiate(
+        "objective", parts["objective"], "objective",
+        {**latent, "data_shape": data_shape, "condition_dim": condition_dim},
+    )
     model = GenerativeAutoencoder(
         encoder=encoder,
         posterior=posterior,
@@ -58,9 +65,12 @@ def build(
         condition_dim=condition_dim,
         binarize=spec.data["binarize"],
         seed=spec.train.seed,
+        corruption=corruption,
+        objective=objective,
     )
     try:
-        example = {"x": np.zeros((2, *data_shape), np.float32)}
+        # labels ride along even for unconditional models: label-aware phases (supervised AAE) build too
+        example = {"x": np.zeros((2, *data_shape), np.float32), "y": np.zeros((2,), np.int64)}
         if condition_dim:
             example["y"] = np.zeros((2, condition_dim), np.float32)
         model.build_variables(example)

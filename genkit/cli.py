@@ -1,4 +1,4 @@
-"""The ``genkit`` command line: run, resume, validate, list, export, new-plugin.
+"""The ``genkit`` command line: run, resume, validate, list, sample, export, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
 no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
@@ -150,6 +150,25 @@ def list_components(kind: str | None) -> None:
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
             table.add_row(entry.name, arguments, entry.summary, entry.origin)
         console.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
+@click.option("--label", type=int, default=None, help="Class to generate (conditional models).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draws.")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="PNG to write (default: RUN_DIR/samples-<label>.png).")
+@_user_errors
+def sample(run_dir: str, n: int, label: int | None, seed: int, out: str | None) -> None:
+    """Draw N samples from the trained model in RUN_DIR (of class LABEL for conditional models)."""
+    from genkit.pictures import save_samples
+    from genkit.runs import load
+
+    model = load(run_dir)
+    path = Path(out) if out else Path(run_dir) / f"samples-{'all' if label is None else label}.png"
+    save_samples(path, model.sample(n, labels=label, seed=seed))
+    click.echo(f"wrote {n} samples{'' if label is None else f' of class {label}'} to {path}")
 
 
 @main.command(name="export")

@@ -1,5 +1,5 @@
 """The contracts every plugin implements: Encoder, Decoder, Posterior, Likelihood, Prior,
-Divergence and Dataset.
+Divergence, Corruption, Objective and Dataset.
 
 Networks are Keras 3 layers that return tensors. Heads (Posterior, Likelihood, Prior) turn those
 tensors into ``tfd.Distribution`` objects *outside* Keras' ``__call__`` (the way TFP's
@@ -118,11 +118,16 @@ class Prior(keras.layers.Layer):
     """p(z): anything with ``sample`` and (unless ``sample_only``) ``log_prob``; event ``[latent_dim]``.
 
     A prior may hold trainable variables (created in ``__init__``); they train with the model.
+    A *conditional* prior p(z|y) sets ``conditional = True``, may ask for ``condition_dim`` in its
+    ``__init__``, and its ``distribution(condition)`` takes the ``[batch, condition_dim]`` condition
+    vectors and returns a distribution with batch shape ``[batch]``.
     """
 
-    context_args: ClassVar[frozenset[str]] = frozenset({"latent_dim"})
+    context_args: ClassVar[frozenset[str]] = frozenset({"latent_dim", "condition_dim"})
     #: True for priors that can only be sampled (usable with the adversarial divergence only).
     sample_only: ClassVar[bool] = False
+    #: True for p(z|y): ``distribution`` then takes the condition vectors (needs ``conditional: true``).
+    conditional: ClassVar[bool] = False
 
     def __init__(self, latent_dim: int, **kwargs: Any):
         super().__init__(**kwargs)
@@ -205,6 +210,53 @@ class Divergence(keras.layers.Layer):
         return []
 
 
+class Corruption:
+    """Noise applied to the encoder's input only (denoising autoencoders); the target stays clean.
+
+    ``corrupt(x, seed)`` returns a tensor shaped like ``x``; randomness must come from the stateless
+    ``seed`` ``[2]`` so a run is reproducible.
+    """
+
+    context_args: ClassVar[frozenset[str]] = frozenset()
+
+    def corrupt(self, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """A corrupted copy of the batch ``x``."""
+        raise NotImplementedError
+
+
+class Objective(keras.layers.Layer):
+    """A model-level training objective: replaces the model's main loss and may bring networks
+    (a classifier, discriminators) and phases of its own.
+
+    Without an objective the model minimises reconstruction + weight * divergence. An objective's
+    ``loss_terms(model, batch, seed, training)`` returns the main phase's terms instead (it may call
+    ``model.autoencoder_loss_terms`` or ``model.per_example_terms`` and add to them); its variables
+    train in the main phase unless listed by ``exclusive_variables`` (trained only by its own
+    ``phases``). ``class_logits`` gives ``model.classify`` its predictions.
+    """
+
+    context_args: ClassVar[frozenset[str]] = frozenset({"latent_dim", "data_shape", "condition_dim"})
+    #: True when the objective needs a conditional model (``conditional: true``, labels as condition).
+    requires_conditional: ClassVar[bool] = False
+
+    def loss_terms(self, model: Any, batch: dict[str, tf.Tensor], seed: tf.Tensor,
+                   training: bool = True) -> dict[str, tf.Tensor]:
+        """Batch means of the main phase's loss (key ``"loss"``) and of its parts."""
+        return model.autoencoder_loss_terms(batch, seed, training)
+
+    def phases(self, model: Any) -> list[Phase]:
+        """Extra phases run after the main phase and the divergence's phases."""
+        return []
+
+    def exclusive_variables(self) -> list[tf.Variable]:
+        """Variables trained only by this objective's own phases (left out of the main phase)."""
+        return []
+
+    def class_logits(self, model: Any, x: tf.Tensor) -> tf.Tensor:
+        """Unnormalised class scores ``[batch, classes]`` for ``model.classify``."""
+        raise GenkitError(f"objective '{type(self).__name__}' has no classifier, so the model cannot classify")
+
+
 @dataclass
 class ArrayData:
     """One split of a dataset as arrays: ``x`` float32 ``[N, *shape]`` and optional extras.
@@ -257,6 +309,8 @@ BASES: dict[str, type] = {
     "likelihood": Likelihood,
     "prior": Prior,
     "divergence": Divergence,
+    "corruption": Corruption,
+    "objective": Objective,
     "dataset": Dataset,
     "callback": Callback,
 }

@@ -93,6 +93,24 @@ def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayDa
     return arrays
 
 
+def keep_labels(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Class labels ``y`` with only ``n`` kept, balanced per class (the first classes get one more
+    when ``n`` does not divide evenly), chosen with ``seed``; the others become -1 (unlabelled)."""
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise GenkitError("data.labelled needs integer class labels [N]")
+    classes = np.unique(y)
+    rng = np.random.default_rng([seed, 13])
+    kept = np.full(y.shape, -1, np.int64)
+    for index, label in enumerate(classes):
+        wanted = n // len(classes) + (1 if index < n % len(classes) else 0)
+        members = np.flatnonzero(y == label)
+        if wanted > len(members):
+            raise GenkitError(f"data.labelled asks for {wanted} labels of class {label} but there are {len(members)}")
+        chosen = rng.choice(members, wanted, replace=False)
+        kept[chosen] = label
+    return kept
+
+
 def prepare_data(spec: Spec) -> PreparedData:
     """Training and validation arrays for a run, checked against the batch size."""
     train = load_split(spec, "train")
@@ -112,4 +130,17 @@ def prepare_data(spec: Spec) -> PreparedData:
         )
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
     shape = tuple(int(d) for d in train.x.shape[1:])
-    return PreparedData(train, validation, shape, num_classes, condition_dim_of(spec, train))
+    condition_dim = condition_dim_of(spec, train)
+    if options.labelled_repeat > 1 and options.labelled is None:
+        raise GenkitError("data.labelled_repeat repeats the kept labelled examples; set data.labelled too")
+    if options.labelled is not None:
+        if train.y is None:
+            raise GenkitError(f"data.labelled is set but dataset '{spec.data['type']}' provides no labels")
+        train.y = keep_labels(train.y, options.labelled, spec.train.seed)
+        if options.labelled_repeat > 1:
+            labelled = np.flatnonzero(train.y >= 0)
+            extra = np.repeat(labelled, options.labelled_repeat - 1)
+            train = train.subset(np.concatenate([np.arange(len(train)), extra]))
+        if validation is not None:  # one label dtype for the compiled train and evaluation steps
+            validation.y = validation.y.astype(np.int64)
+    return PreparedData(train, validation, shape, num_classes, condition_dim)

@@ -5,8 +5,9 @@
     p_x = likelihood(decoder(z))          # tfd.Distribution over x
     loss = -p_x.log_prob(x) + weight * divergence(q, prior, z)
 
-AE, VAE, beta-VAE (and, through divergence phases, AAE) are choices of components, not
-subclasses. Randomness inside training comes from stateless seeds derived from the run seed and
+AE, VAE, beta-VAE, DAE (a corruption of the encoder input), CVAE (labels as a condition) and,
+through divergence and objective phases, AAE and semi-supervised models are choices of
+components, not subclasses. Randomness inside training comes from stateless seeds derived from the run seed and
 a step counter stored with the weights, so a run is reproducible on CPU.
 """
 
@@ -19,7 +20,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from genkit.components import Decoder, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
+from genkit.components import (
+    Corruption,
+    Decoder,
+    Divergence,
+    Encoder,
+    Likelihood,
+    Objective,
+    Phase,
+    Posterior,
+    Prior,
+)
 from genkit.errors import GenkitError
 
 Batch = dict[str, tf.Tensor]
@@ -60,6 +71,8 @@ class GenerativeAutoencoder(keras.Model):
         condition_dim: int = 0,
         binarize: str = "none",
         seed: int = 0,
+        corruption: Corruption | None = None,
+        objective: Objective | None = None,
     ):
         super().__init__(name="generative_autoencoder")
         self.encoder = encoder
@@ -73,6 +86,8 @@ class GenerativeAutoencoder(keras.Model):
         self.condition_dim = int(condition_dim)
         self.binarize = binarize
         self.seed = int(seed)
+        self.corruption = corruption
+        self.objective = objective
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="step")
         self.rng_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="rng")
         if prior is not None:
@@ -116,47 +131,78 @@ class GenerativeAutoencoder(keras.Model):
         """p(x|z) (p(x|z, y) for conditional models)."""
         return self.likelihood.distribution(self.decoder(z, condition=condition, training=training))
 
-    def prior_distribution(self) -> tfd.Distribution:
-        """p(z); an autoencoder without a prior cannot sample."""
+    def prior_distribution(self, condition: tf.Tensor | None = None) -> tfd.Distribution:
+        """p(z), or p(z|y) for a conditional prior; an autoencoder without a prior cannot sample."""
         if self.prior is None:
             raise GenkitError("this model has no prior (a plain autoencoder); add 'prior:' to the spec to sample")
-        return self.prior.distribution()
+        if not self.prior.conditional:
+            return self.prior.distribution()
+        if condition is None:
+            raise GenkitError("this model's prior is conditional, p(z|y): pass labels")
+        return self.prior.distribution(condition)
 
     # --- training -----------------------------------------------------------------------------
     def preprocess(self, batch: Batch, seed: tf.Tensor) -> Batch:
-        """Per-step data transformations: dynamic binarization draws fresh binary data."""
-        if self.binarize != "dynamic":
-            return batch
+        """Per-step data transformations. Dynamic binarization draws fresh binary data ``x``; a
+        corruption (denoising) adds ``x_input``, the noisy encoder input, while ``x`` stays the
+        clean reconstruction target. A batch that already carries ``x_input`` keeps it."""
+        binarize_seed, corrupt_seed = split_seed(seed, 2)
         x = batch["x"]
-        binary = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, x.dtype)
-        return {**batch, "x": binary}
+        if self.binarize == "dynamic":
+            x = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=binarize_seed) < x, x.dtype)
+        batch = {**batch, "x": x}
+        if self.corruption is not None and "x_input" not in batch:
+            batch["x_input"] = self.corruption.corrupt(x, corrupt_seed)
+        return batch
 
-    def loss_terms(self, batch: Batch, seed: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
-        """Batch means of the loss, the reconstruction term -log p(x|z) and the (raw) divergence."""
-        data_seed, z_seed, div_seed = split_seed(seed, 3)
-        batch = self.preprocess(batch, data_seed)
+    def per_example_terms(
+        self, batch: Batch, condition: tf.Tensor | None, seed: tf.Tensor, training: bool = True
+    ) -> dict[str, tf.Tensor]:
+        """Per-example ``reconstruction`` -log p(x|z, y) and raw ``divergence`` (both ``[batch]``)
+        of a preprocessed batch under ``condition``, with the code ``z`` and the weight of the
+        divergence at this step. Objectives build their losses from these terms."""
+        z_seed, div_seed = split_seed(seed, 2)
         x = batch["x"]
-        condition = self.condition_of(batch.get("y"))
         q = self.posterior_distribution(batch.get("x_input", x), condition, training=training)
         z = q.sample(seed=z_seed)
         reconstruction = -self.likelihood_distribution(z, condition, training=training).log_prob(x)
-        prior = self.prior.distribution() if self.prior is not None else None
+        prior = None if self.prior is None else self.prior_distribution(condition)
         divergence = self.divergence.per_example(q, prior, z, div_seed)
         weight = tf.cast(self.divergence.weight(tf.convert_to_tensor(self.step_counter)), reconstruction.dtype)
+        return {"reconstruction": reconstruction, "divergence": divergence, "z": z, "weight": weight}
+
+    def autoencoder_loss_terms(self, batch: Batch, seed: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
+        """The autoencoder loss: batch means of reconstruction + weight * divergence and its terms."""
+        data_seed, terms_seed = split_seed(seed, 2)
+        batch = self.preprocess(batch, data_seed)
+        terms = self.per_example_terms(batch, self.condition_of(batch.get("y")), terms_seed, training)
+        reconstruction, divergence = terms["reconstruction"], terms["divergence"]
         return {
-            "loss": tf.reduce_mean(reconstruction + weight * divergence),
+            "loss": tf.reduce_mean(reconstruction + terms["weight"] * divergence),
             "reconstruction": tf.reduce_mean(reconstruction),
             "divergence": tf.reduce_mean(divergence),
         }
 
+    def loss_terms(self, batch: Batch, seed: tf.Tensor, training: bool = True) -> dict[str, tf.Tensor]:
+        """Batch means of the main phase's loss and its terms: the objective's if the model has
+        one, else :meth:`autoencoder_loss_terms`."""
+        if self.objective is not None:
+            return self.objective.loss_terms(self, batch, seed, training)
+        return self.autoencoder_loss_terms(batch, seed, training)
+
     def phases(self) -> list[Phase]:
-        """The main phase (all variables but the divergence's own), then the divergence's phases."""
-        own = {id(v) for v in self.divergence.trainable_variables}
+        """The main phase (every variable but those the divergence's and the objective's own
+        phases train), then the divergence's phases, then the objective's."""
+        extra = [] if self.objective is None else self.objective.phases(self)
+        excluded = [*self.divergence.trainable_variables]
+        if self.objective is not None:
+            excluded += self.objective.exclusive_variables()
+        own = {id(v) for v in excluded}
 
         def main_variables() -> list:
             return [v for v in self.trainable_variables if id(v) not in own]
 
-        return [Phase("main", self.loss_terms, main_variables), *self.divergence.phases(self)]
+        return [Phase("main", self.loss_terms, main_variables), *self.divergence.phases(self), *extra]
 
     def build_variables(self, example: Batch) -> None:
         """Create every variable (networks, heads, divergence phases) by running each loss once."""
@@ -218,15 +264,35 @@ class GenerativeAutoencoder(keras.Model):
         """decode(encode(x)) (with the same labels for conditional models)."""
         return self.decode(self.encode(x, labels, batch_size), labels, batch_size)
 
-    def sample_latent(self, n: int, seed: int | None = None) -> np.ndarray:
-        """``n`` draws z ~ p(z)."""
+    def sample_latent(self, n: int, seed: int | None = None, labels: Any = None) -> np.ndarray:
+        """``n`` draws z ~ p(z) (z ~ p(z|y) for a conditional prior, which needs ``labels``)."""
         seed_tensor = tf.constant([self.seed if seed is None else seed, 2**30], tf.int32)
+        if self.prior is not None and self.prior.conditional:
+            condition = self.condition_of(self._labels_for(n, labels))
+            return self.prior_distribution(condition).sample(seed=seed_tensor).numpy()
         return self.prior_distribution().sample(n, seed=seed_tensor).numpy()
 
     def sample(self, n: int, labels: Any = None, seed: int | None = None) -> np.ndarray:
         """``n`` new examples: the mean of p(x|z) for z ~ p(z); conditional models generate the
         requested ``labels`` (one class index for all, or one per example)."""
-        return self.decode(self.sample_latent(n, seed), labels)
+        return self.decode(self.sample_latent(n, seed, labels), labels)
+
+    def corrupt(self, x: Any, seed: int = 0) -> np.ndarray:
+        """``x`` with the model's training corruption applied (denoising models), as numpy."""
+        if self.corruption is None:
+            raise GenkitError("this model has no corruption; add 'corruption:' to the spec")
+        x = tf.convert_to_tensor(x, tf.float32)
+        return self.corruption.corrupt(x, tf.constant([seed, 2**29], tf.int32)).numpy()
+
+    def classify(self, x: Any, batch_size: int = 1000) -> np.ndarray:
+        """Predicted class index of each example, from the objective's classifier (semi-supervised
+        and clustering models)."""
+        if self.objective is None:
+            raise GenkitError("this model has no classifier; use an objective that has one (e.g. objective: m2)")
+        x = tf.convert_to_tensor(x, tf.float32)
+        parts = [tf.argmax(self.objective.class_logits(self, x[i : i + batch_size]), axis=-1).numpy()
+                 for i in range(0, int(x.shape[0]), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,), np.int64)
 
     def elbo_terms(self, x: Any, labels: Any = None, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
         """Per-example ELBO = log p(x|z) - KL(q(z|x) || p(z)) with one z ~ q, and its two terms.
@@ -236,7 +302,6 @@ class GenerativeAutoencoder(keras.Model):
         """
         if self.posterior_head.deterministic:
             raise GenkitError("the ELBO needs a stochastic posterior; this model's encoder is deterministic")
-        prior = self.prior_distribution()
         x = tf.convert_to_tensor(x, tf.float32)
         n = int(x.shape[0])
         labels = self._labels_for(n, labels)
@@ -245,6 +310,7 @@ class GenerativeAutoencoder(keras.Model):
             chunk = x[start : start + batch_size]
             condition = None if labels is None else self.condition_of(labels[start : start + batch_size])
             q = self.posterior_distribution(chunk, condition)
+            prior = self.prior_distribution(condition)
             z = q.sample(seed=tf.constant([seed, index], tf.int32))
             reconstructions.append(-self.likelihood_distribution(z, condition).log_prob(chunk).numpy())
             kls.append(kl_or_monte_carlo(q, prior, z).numpy())

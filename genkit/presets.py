@@ -1,8 +1,9 @@
 """Model presets: ``model: vae`` is shorthand for a set of component defaults.
 
-A preset only fills what the spec leaves out; a spec can name every component itself, so a new
-divergence plugin gives a new model family without touching this table. A component given as a
-mapping without ``type`` (``divergence: {beta: 4}``) keeps the preset's type and sets arguments.
+A preset only fills what the spec leaves out (components, and ``conditional``); a spec can name
+every component itself, so a new divergence plugin gives a new model family without touching
+this table. A component given as a mapping without ``type`` (``divergence: {beta: 4}``) keeps the
+preset's type and sets arguments.
 """
 
 from __future__ import annotations
@@ -18,11 +19,33 @@ _GAUSSIAN_VAE: dict[str, Any] = {
     "divergence": "kl",
 }
 
+_AE: dict[str, Any] = {**_GAUSSIAN_VAE, "posterior": "deterministic", "prior": None, "divergence": "none"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "vae": dict(_GAUSSIAN_VAE),
     "beta_vae": {**_GAUSSIAN_VAE, "divergence": {"type": "kl", "beta": 4.0}},
-    "ae": {**_GAUSSIAN_VAE, "posterior": "deterministic", "prior": None, "divergence": "none"},
+    "ae": dict(_AE),
+    # denoising AE: the encoder sees a corrupted input, the target is the clean one
+    "dae": {**_AE, "corruption": {"type": "masking", "rate": 0.3}},
+    # contractive AE: the squared Frobenius norm of the encoder Jacobian is added to the loss
+    "cae": {**_AE, "objective": "contractive"},
+    # conditional VAE (labels enter encoder and decoder; the spec sets conditional: true)
+    "cvae": {**_GAUSSIAN_VAE, "conditional": True},
+    # adversarial autoencoder (Makhzani et al. 2016): reconstruction, discriminator, generator phases
+    "aae": {**_AE, "prior": "standard_normal", "divergence": "adversarial"},
+    # supervised AAE: the label enters the discriminator; each class owns a mixture component
+    "supervised_aae": {**_AE, "prior": {"type": "mixture", "components": 10}, "divergence": "supervised_adversarial"},
+    # semi-supervised / clustering AAE: style + categorical latent, each matched adversarially
+    "categorical_aae": {**_AE, "posterior": "categorical_aae", "prior": "categorical_aae",
+                        "objective": "categorical_aae"},
+    # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
+    "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
 
 #: The spec keys that name components (and so can be filled by a preset).
-COMPONENT_KEYS: tuple[str, ...] = ("encoder", "decoder", "posterior", "likelihood", "prior", "divergence")
+COMPONENT_KEYS: tuple[str, ...] = (
+    "encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "corruption", "objective",
+)
+
+#: The component keys a spec may leave empty.
+OPTIONAL_COMPONENT_KEYS: tuple[str, ...] = ("prior", "corruption", "objective")

@@ -36,6 +36,8 @@ KINDS: dict[str, str] = {
     "likelihood": "genkit.likelihoods",
     "prior": "genkit.priors",
     "divergence": "genkit.divergences",
+    "corruption": "genkit.corruptions",
+    "objective": "genkit.objectives",
     "dataset": "genkit.datasets",
     "callback": "genkit.callbacks",
 }

@@ -211,7 +211,10 @@ def train(
     if out is not None:
         run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
     shown = data.validation or data.train
-    examples = shown.subset(np.arange(min(len(shown), 32 if len(data.data_shape) > 1 else 1000)))
+    candidates = np.arange(len(shown))
+    if model.conditional and shown.y is not None and shown.y.ndim == 1:
+        candidates = np.flatnonzero(shown.y >= 0)  # semi-supervised data: unlabelled examples have -1
+    examples = shown.subset(candidates[: 32 if len(data.data_shape) > 1 else 1000])
     loggers: list[Callback] = []
     if run_dir is not None:
         write_run_header(run_dir, spec, model)

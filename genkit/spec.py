@@ -18,7 +18,7 @@ import pydantic
 
 from genkit.errors import GenkitError, SpecError
 from genkit.plugins_util import kind_problem
-from genkit.presets import COMPONENT_KEYS, PRESETS
+from genkit.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
 from genkit.registry import registry
 from genkit.signature import describe_error, spec_arguments, to_plain, validate_arguments
 from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
@@ -77,6 +77,11 @@ class DataOptions(_Strict):
     binarize: Literal["none", "static", "dynamic"] = "none"
     validation_split: float = pydantic.Field(default=0.1, ge=0.0, lt=1.0)
     limit: pydantic.PositiveInt | None = None
+    #: Semi-supervised data: keep this many training labels (balanced per class, seeded); the
+    #: rest become -1 (unlabelled).
+    labelled: pydantic.PositiveInt | None = None
+    #: How many times each kept labelled example appears per epoch (so that batches hold some).
+    labelled_repeat: pydantic.PositiveInt = 1
 
 
 class _TopLevel(_Strict):
@@ -85,7 +90,8 @@ class _TopLevel(_Strict):
     name: str = "run"
     model: str = "vae"
     latent_dim: pydantic.PositiveInt
-    conditional: bool = False
+    #: None: the preset decides (``cvae`` and ``m2`` are conditional).
+    conditional: bool | None = None
 
 
 DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
@@ -252,6 +258,8 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         problems.add(("model",), f"unknown model preset '{model}'.{_suggest(model, list(PRESETS))} "
                      f"Presets: {', '.join(PRESETS)}")
     preset = PRESETS.get(model, PRESETS["vae"])
+    stated = None if top is None else top.conditional
+    conditional = bool(preset.get("conditional", False) if stated is None else stated)
 
     components: dict[str, dict | None] = {}
     for key in COMPONENT_KEYS:
@@ -259,7 +267,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         explicitly_none = key in raw and raw[key] is None
         value = None if explicitly_none else _normalise_component(raw.get(key), preset.get(key), (key,), problems)
         components[key] = None if value is None else _resolve_component(key, (key,), value, problems)
-        if value is None and key != "prior":
+        if value is None and key not in OPTIONAL_COMPONENT_KEYS:
             problems.add((key,), f"a {key} is required (model preset '{model}' has no default)")
 
     data = None
@@ -284,10 +292,10 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
             problems.add(("train", "optimizer"), message)
         train.callbacks = _resolve_callbacks(train.callbacks, problems)
     if not problems.items:
-        _check_compatibility(components, problems)
+        _check_compatibility(components, conditional, problems)
     problems.raise_if_any()
     assert top is not None and data is not None and train is not None  # else raise_if_any raised
-    return Spec(top.name, top.model, top.latent_dim, data, components, train, top.conditional, source, lines)
+    return Spec(top.name, top.model, top.latent_dim, data, components, train, conditional, source, lines)
 
 
 def _resolve_callbacks(entries: list[str | dict[str, Any]], problems: _Problems) -> list[str | dict[str, Any]]:
@@ -314,8 +322,14 @@ def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
             data[key] = str((base / data[key]).resolve())
 
 
-def _check_compatibility(components: dict[str, Any], problems: _Problems) -> None:
-    """Cross-component rules: a divergence that needs a prior gets one it can use."""
+def _check_compatibility(components: dict[str, Any], conditional: bool, problems: _Problems) -> None:
+    """Cross-component rules: a divergence that needs a prior gets one it can use; a conditional
+    prior or an objective that needs labels as the condition gets ``conditional: true``."""
+    for key, flag in (("prior", "conditional"), ("objective", "requires_conditional")):
+        entry = components[key]
+        if entry is not None and getattr(registry(key).get(entry["type"]).obj, flag, False) and not conditional:
+            problems.add((key,), f"{key} '{entry['type']}' needs labels as the condition; set 'conditional: true' "
+                         "(and give the data labels)")
     divergence = registry("divergence").get(components["divergence"]["type"]).obj
     prior_spec = components["prior"]
     if divergence.requires_prior and prior_spec is None:

@@ -321,7 +321,7 @@ class Adversarial(Weighted):
             [keras.layers.Dense(width, activation=activation) for width in hidden] + [keras.layers.Dense(1)],
             name="discriminator",
         )
-        self.discriminator.build((None, latent_dim))
+        self.discriminator.build((None, latent_dim + self.label_width))
 
     def per_example(self, q, prior, z, seed):
         return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
@@ -333,15 +333,26 @@ class Adversarial(Weighted):
         q = model.posterior_distribution(batch.get("x_input", batch["x"]), training=True)
         return q.sample(seed=z_seed)
 
-    def _logits(self, z: tf.Tensor) -> tf.Tensor:
-        return self.discriminator(z, training=True)[:, 0]
+    #: Width of what the discriminator sees beside z (the supervised variant's one-hot label).
+    label_width: int = 0
+
+    def discriminator_input(self, z: tf.Tensor, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """What the discriminator sees for codes ``z`` of ``batch``: z itself here."""
+        return z
+
+    def real_codes(self, model: Any, batch: dict[str, tf.Tensor], n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """The discriminator's real samples for a batch: ``n`` prior draws here."""
+        return model.prior_distribution().sample(n, seed=seed)
+
+    def _logits(self, z: tf.Tensor, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.discriminator(self.discriminator_input(z, batch), training=True)[:, 0]
 
     def phases(self, model):
         def discriminator_loss(batch, seed):
             code_seed, prior_seed = split_seed(seed, 2)
             fake = tf.stop_gradient(self._codes(model, batch, code_seed))
-            real = tf.cast(model.prior_distribution().sample(tf.shape(fake)[0], seed=prior_seed), fake.dtype)
-            real_logits, fake_logits = self._logits(real), self._logits(fake)
+            real = tf.cast(self.real_codes(model, batch, tf.shape(fake)[0], prior_seed), fake.dtype)
+            real_logits, fake_logits = self._logits(real, batch), self._logits(fake, batch)
             loss = tf.reduce_mean(
                 tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
             ) + tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits))
@@ -351,7 +362,7 @@ class Adversarial(Weighted):
             return {"loss": loss, "accuracy": accuracy}
 
         def generator_loss(batch, seed):
-            logits = self._logits(self._codes(model, batch, seed))
+            logits = self._logits(self._codes(model, batch, seed), batch)
             fooled = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits))
             weight = self.weight(tf.convert_to_tensor(model.step_counter))
             return {"loss": weight * fooled, "raw": fooled}
@@ -364,6 +375,64 @@ class Adversarial(Weighted):
                   self.optimizer_specs["discriminator"]),
             Phase("generator", generator_loss, encoder_variables, self.optimizer_specs["generator"]),
         ]
+
+
+class SupervisedAdversarial(Adversarial):
+    """Supervised AAE (Makhzani et al. 2016, Fig. 4): the label enters the discriminator.
+
+    The discriminator sees ``[z, one_hot(y)]``; its real samples for an example of class y are
+    drawn from the prior's region of that class (``prior.sample_for_labels``: the mixture's
+    component, the swiss roll's arm), so the encoder learns to put each class in its own region.
+    Unlabelled examples (label -1, e.g. with ``data.labelled``) get an all-zero label input and
+    draws from the whole prior, which makes the same divergence semi-supervised (a batch without
+    labels is all unlabelled). The prior needs a label layout (``mixture``, ``swiss_roll``).
+
+    Args:
+        classes: number of classes of the data labels (the one-hot width).
+        hidden: hidden widths of the discriminator MLP.
+        activation: any Keras activation of its hidden layers.
+        discriminator_optimizer: optimizer of the discriminator phase.
+        generator_optimizer: optimizer of the generator phase (default: the spec's train.optimizer).
+        beta: weight of the generator loss.
+        warmup: optional warm-up of that weight (see ``kl``).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        classes: int = 10,
+        hidden: list[int] = [256, 256],  # noqa: B006 - read-only default
+        activation: str = "relu",
+        discriminator_optimizer: OptimizerSpec = OptimizerSpec(type="adam", learning_rate=1e-4),
+        generator_optimizer: OptimizerSpec | None = None,
+        beta: float = 1.0,
+        warmup: Warmup | None = None,
+    ):
+        if classes < 2:
+            raise ValueError(f"classes must be >= 2, got {classes}")
+        self.label_width = classes  # read by Adversarial.__init__ to size the discriminator
+        super().__init__(latent_dim, hidden, activation, discriminator_optimizer, generator_optimizer, beta, warmup)
+
+    @staticmethod
+    def _labels(batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Class indices of the batch; a batch without labels counts as unlabelled (-1)."""
+        if "y" not in batch:
+            return -tf.ones(tf.shape(batch["x"])[:1], tf.int32)
+        y = tf.convert_to_tensor(batch["y"])
+        return tf.argmax(y, axis=-1, output_type=tf.int32) if y.shape.rank == 2 else tf.cast(y, tf.int32)
+
+    def discriminator_input(self, z, batch):
+        return tf.concat([z, tf.one_hot(self._labels(batch), self.label_width, dtype=z.dtype)], axis=-1)
+
+    def real_codes(self, model, batch, n, seed):
+        labels = self._labels(batch)
+        if model.prior is None or model.prior.num_classes == 0:
+            raise GenkitError("the supervised adversarial divergence needs a prior with a label layout "
+                              "(e.g. mixture or swiss_roll)")
+        class_seed, free_seed = split_seed(seed, 2)
+        by_class = model.prior.sample_for_labels(tf.maximum(labels, 0), class_seed)
+        anywhere = tf.cast(model.prior_distribution().sample(n, seed=free_seed), by_class.dtype)
+        return tf.where((labels >= 0)[:, None], by_class, anywhere)
 
 
 class NoDivergence(Divergence):

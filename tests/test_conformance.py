@@ -41,6 +41,7 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("posterior", "deterministic", {}, {}),
     ("posterior", "full_covariance_gaussian", {}, {}),
     ("posterior", "flow", {"layers": 2, "hidden": [8], "context_size": 2}, {}),
+    ("posterior", "categorical_aae", {"classes": 2}, {}),
     ("likelihood", "bernoulli", {}, {}),
     ("likelihood", "gaussian", {"scale": 0.5, "variance": "global"}, {}),
     ("likelihood", "gaussian", {"variance": "per_dimension"}, {}),
@@ -55,6 +56,7 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("prior", "vamp", {"pseudo_inputs": 3}, {"setup": lambda prior: prior.attach(_small_model())}),
     ("prior", "flow", {"flow": "maf", "layers": 2, "hidden": [8]}, {}),
     ("prior", "flow", {"flow": "real_nvp", "layers": 2, "hidden": [8]}, {}),
+    ("prior", "categorical_aae", {"classes": 2}, {}),
     ("prior", "tfd", {"distribution": "StudentT", "parameters": {"df": 3.0, "loc": 0.0, "scale": 1.0}}, {}),
     ("divergence", "kl", {"beta": 2.0}, {}),
     ("divergence", "kl", {"free_bits": 0.1, "warmup": {"type": "linear", "steps": 10}}, {"prior": "mixture"}),
@@ -62,6 +64,7 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("divergence", "mmd", {"kernel": "imq"}, {}),
     ("divergence", "mmd", {"kernel": "rbf"}, {"prior": "uniform"}),
     ("divergence", "adversarial", {"hidden": [8]}, {}),
+    ("divergence", "supervised_adversarial", {"hidden": [8], "classes": 3}, {"prior": "mixture"}),
     ("divergence", "none", {}, {"prior": None}),
     ("dataset", "shapes", {"size": 8, "n_train": 10, "n_test": 5}, {}),
     ("dataset", "toy2d", {"shape": "moons", "n_train": 10, "n_test": 5}, {}),
@@ -89,6 +92,8 @@ def test_every_built_in_plugin_is_checked(kind):
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
         checked |= {"npz", "h5"}  # checked on temporary files below
+    if kind == "prior":
+        checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
     assert built_in == checked
 
 
