@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Prior": "genkit.components",
     "GenkitError": "genkit.errors",
     "SpecError": "genkit.errors",
+    "evaluate": "genkit.evaluation",
     "GenerativeAutoencoder": "genkit.model",
     "KINDS": "genkit.registry",
     "register": "genkit.registry",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
         Prior,
     )
     from genkit.errors import GenkitError, SpecError
+    from genkit.evaluation import evaluate
     from genkit.model import GenerativeAutoencoder
     from genkit.registry import KINDS, register, registry
     from genkit.runs import RunResult, load, train
