@@ -267,11 +267,12 @@ def format_value(value: Any) -> str:
 def print_metrics(results: dict[str, Any], title: str = "evaluation", console: Any = None) -> None:
     """The results as a rich table: metric, value, what it means."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for column in ("metric", "value", "meaning"):
         table.add_column(column, overflow="fold")
     for name, value in results.items():
-        table.add_row(name, format_value(value), describe(name))
+        table.add_row(escape(name), escape(format_value(value)), escape(describe(name)))
     (console or Console()).print(table)
