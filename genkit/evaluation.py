@@ -259,6 +259,8 @@ def describe(name: str) -> str:
 
 def format_value(value: Any) -> str:
     """Numbers as a person reads them: integers plain, floats with 4 significant decimals."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # counts read back from CSV as floats (epoch, step)
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.1f}"
     return str(value)

@@ -98,6 +98,26 @@ def test_pictures_have_the_documented_layout(run_dir, tmp_path):
     assert not is_conditional(model)
 
 
+@pytest.mark.parametrize("case", ["points", "wide latent"])
+def test_pictures_adapt_to_point_data_and_wide_latents(case, tmp_path):
+    """Untrained models suffice for layout: 2-D points give scatter/path pictures; a 5-D latent gives
+    five traversal rows, no manifold, and a PCA scatter; no history means no loss picture."""
+    from conftest import TINY_TOY
+
+    from genkit.data import load_split
+    from genkit.spec import load_spec
+
+    spec = load_spec(copy.deepcopy(TINY_TOY) if case == "points" else {**copy.deepcopy(TINY_VAE), "latent_dim": 5})
+    arrays = load_split(spec, "test")
+    made = make_pictures(genkit.build(spec, arrays.x.shape[1:]), arrays, tmp_path)
+    if case == "points":
+        assert set(made) == {"samples", "reconstructions", "traversal", "interpolation", "manifold", "latent"}
+        assert all(Image.open(path).size == (500, 500) for name, path in made.items() if name != "latent")
+    else:
+        assert set(made) == {"samples", "reconstructions", "traversal", "interpolation", "latent"}
+        assert Image.open(made["traversal"]).size == grid_size(5, 9)
+
+
 class StandInConditional:
     """Not a model: the smallest object with the conditional sampling API ``sample(n, labels, seed)``.
 
