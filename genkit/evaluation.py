@@ -142,12 +142,15 @@ def _log_weights_logsumexp_fn(model: GenerativeAutoencoder) -> Callable[..., tf.
 def _compiled(fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
     """``fn`` as an XLA-compiled ``tf.function`` (about 1.5x faster on CPU for an MLP VAE), falling
     back to a plain ``tf.function`` if a plugin's ops cannot be compiled by XLA."""
+    from genkit.quiet import native_stderr_silenced
+
     state = {"xla": tf.function(fn, jit_compile=True), "plain": tf.function(fn)}
 
     def call(*args: Any) -> tf.Tensor:
         if state["xla"] is not None:
             try:
-                return state["xla"](*args)
+                with native_stderr_silenced():  # XLA logs its start-up and each compilation
+                    return state["xla"](*args)
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError):
                 state["xla"] = None
         return state["plain"](*args)

@@ -145,6 +145,14 @@ def test_iwae_approaches_log_px_from_below_as_k_grows(ppca_data):
     np.testing.assert_allclose(elbo["elbo"], -(elbo["reconstruction"] + elbo["kl"]), rtol=1e-6)
 
 
+def test_compiled_passes_fall_back_when_xla_cannot_compile():
+    """An op XLA cannot compile (a numpy callback) still runs, through the plain tf.function."""
+    from genkit.evaluation import _compiled
+
+    assert float(_compiled(lambda t: tf.numpy_function(np.sin, [t], tf.float32))(tf.constant(1.0))) == \
+        pytest.approx(np.sin(1.0))
+
+
 def test_evaluate_reports_every_applicable_metric_for_given_arrays(ppca_data):
     """``genkit.evaluate`` on a model object and arrays: the ELBO terms, log p(x) close to the truth,
     and no label or factor metrics when the data have none."""

@@ -60,6 +60,22 @@ def test_evaluate_cli_writes_metrics_eval_json_and_prints_a_table(run_dir):
     assert "-E_q[log p(x|z)]" in result.output  # descriptions are printed literally, not as rich markup
 
 
+def test_evaluate_cli_on_other_data(run_dir, tmp_path):
+    """--data takes the data section of another spec; data of another shape is refused clearly."""
+    import yaml
+
+    other = copy.deepcopy(TINY_VAE)
+    other["data"].update(n_test=40, seed=5)
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    result = CliRunner().invoke(main, ["evaluate", str(run_dir), "--data", str(tmp_path / "other.yaml"), "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run_dir / "metrics_eval.json").read_text())["examples"] == 40
+    other["data"]["size"] = 16
+    (tmp_path / "bigger.yaml").write_text(yaml.safe_dump(other))
+    result = CliRunner().invoke(main, ["evaluate", str(run_dir), "--data", str(tmp_path / "bigger.yaml")])
+    assert result.exit_code == 2 and "shape (16, 16, 1)" in result.output
+
+
 def test_evaluate_is_reproducible(run_dir):
     first = genkit.evaluate(run_dir, k=5, progress=False, write=False)
     second = genkit.evaluate(run_dir, k=5, progress=False, write=False)
