@@ -224,7 +224,8 @@ def evaluate(
     use (default: the run's own spec) or an :class:`ArrayData` to evaluate directly. ``k`` is the
     number of importance samples for log p(x); ``batch_size`` and ``samples_per_pass`` bound
     memory (see :func:`importance_weighted_log_likelihood`). Metrics that do not apply (an ELBO
-    for a deterministic encoder, a probe without labels) are left out.
+    for a deterministic encoder, a probe without labels or when evaluating the train split the
+    probe learns from) are left out.
     """
     started = time.perf_counter()
     model, run_dir, arrays, train = _resolve(source, data, split)
