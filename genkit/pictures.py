@@ -122,13 +122,14 @@ def save_latent_scatter(path: str | Path, points: np.ndarray, labels: np.ndarray
     if labels is None:
         axes.scatter(points[:, 0], y, s=3, alpha=0.5)
     else:
-        colours = matplotlib.colormaps["tab10" if len(np.unique(labels)) <= 10 else "viridis"]
         classes = np.unique(labels)
-        for index, label in enumerate(classes):
+        # up to 10 classes: distinct tab10 colours; more: evenly spaced along viridis
+        palette = matplotlib.colormaps["tab10"].colors if len(classes) <= 10 else \
+            matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, len(classes)))
+        for label, colour in zip(classes, palette, strict=False):
             chosen = labels == label
             name = class_names[int(label)] if class_names and 0 <= int(label) < len(class_names) else str(label)
-            axes.scatter(points[chosen, 0], y[chosen], s=3, alpha=0.6, label=name,
-                         color=colours(index / max(len(classes) - 1, 1) if len(classes) > 10 else index))
+            axes.scatter(points[chosen, 0], y[chosen], s=3, alpha=0.6, label=name, color=colour)
         axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize="small")
         figure.subplots_adjust(right=0.78)
     axes.set_title(title)
