@@ -166,10 +166,16 @@ def test_tensorboard_has_scalars_every_epoch_and_images_every_image_every(run_di
     assert seen["samples"] == {2} and seen["reconstructions"] == {2}  # image_every: 2, 3 epochs
 
 
-def test_report_is_self_contained(run_dir):
+@pytest.fixture(scope="module")
+def report_page(run_dir) -> str:
+    """report.html of the shared run, written once through the CLI."""
     result = CliRunner().invoke(main, ["report", str(run_dir)])
     assert result.exit_code == 0, result.output
-    page = (run_dir / "report.html").read_text()
+    return (run_dir / "report.html").read_text()
+
+
+def test_report_is_self_contained(report_page):
+    page = report_page
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) >= 7 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(href|src)="(https?:|file:|//)', page)  # nothing fetched from elsewhere
@@ -183,12 +189,11 @@ CHECK_SCRIPT = """<script>window.addEventListener('load', () => {
   document.body.appendChild(p); });</script>"""
 
 
-def test_report_images_load_in_headless_chromium(run_dir, tmp_path):
+def test_report_images_load_in_headless_chromium(report_page, tmp_path):
     """Chromium opens a copy of report.html with a script that lists every image's naturalWidth."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (Debian package 'chromium'); cannot render report.html")
-    CliRunner().invoke(main, ["report", str(run_dir)])
-    page = (run_dir / "report.html").read_text()
+    page = report_page
     checked = tmp_path / "checked.html"
     checked.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"))
     profile = tmp_path / "profile"
