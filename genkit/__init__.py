@@ -20,7 +20,6 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it. Everything here is the stable, documented API
 #: (docs/library.md); other modules' names may change between minor versions.
-#: NOTE for the merge: ``evaluate`` (branch ``evaluate``) belongs in this table and in __all__.
 _EXPORTS: dict[str, str] = {
     # building, training, loading and exporting models
     "build": "genkit.assemble",
@@ -43,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "Callback": "genkit.callbacks",
     "EarlyStopping": "genkit.callbacks",
     # the registry
+    "evaluate": "genkit.evaluation",
     "KINDS": "genkit.registry",
     "PluginWarning": "genkit.registry",
     "Registry": "genkit.registry",
@@ -86,6 +86,7 @@ __all__ = [
     "TrainSpec",
     "__version__",
     "build",
+    "evaluate",
     "export",
     "import_plugins",
     "load",
@@ -130,6 +131,7 @@ if TYPE_CHECKING:
         Prior,
     )
     from genkit.errors import GenkitError, SpecError
+    from genkit.evaluation import evaluate
     from genkit.model import GenerativeAutoencoder
     from genkit.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
     from genkit.runs import RunResult, load, train

@@ -1,4 +1,4 @@
-"""The ``genkit`` command line: run, resume, validate, list, sample, export, new-plugin.
+"""The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
 no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
@@ -153,22 +153,58 @@ def list_components(kind: str | None) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--n", "n", type=click.IntRange(min=1), default=64, show_default=True, help="How many samples.")
-@click.option("--label", type=int, default=None, help="Class to generate (conditional models).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draws.")
-@click.option("--out", "out", type=click.Path(dir_okay=False),
-              help="PNG to write (default: RUN_DIR/samples-<label>.png).")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--data", "data", type=click.Path(dir_okay=False),
+              help="Spec file whose data section to evaluate on (default: the run's own spec).")
+@click.option("--split", default="test", show_default=True, help="Which split of the data.")
+@click.option("-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Importance samples per example for log p(x).")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Examples per batch (memory grows with batch size x samples per pass).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sampling and the test binarization.")
 @_user_errors
-def sample(run_dir: str, n: int, label: int | None, seed: int, out: str | None) -> None:
-    """Draw N samples from the trained model in RUN_DIR (of class LABEL for conditional models)."""
+def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
+    """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
+    from genkit import evaluation
+
+    results = evaluation.evaluate(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
+    evaluation.print_metrics(results, title=f"{run_dir} ({split} split)")
+    click.echo(f"written: {Path(run_dir) / evaluation.EVAL_FILE}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("-n", "--n", "n", default=64, show_default=True, type=click.IntRange(min=1), help="How many samples.")
+@click.option("--label", type=int, help="Class to sample (conditional models only).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="PNG picture, or .npy for the raw array (default: RUN_DIR/sample.png).")
+@click.option("--seed", type=int, help="Sampling seed (default: the run's seed).")
+@_user_errors
+def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None) -> None:
+    """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
+    import numpy as np
+
     from genkit.pictures import save_samples
+    from genkit.report import sample_images
     from genkit.runs import load
 
-    model = load(run_dir)
-    path = Path(out) if out else Path(run_dir) / f"samples-{'all' if label is None else label}.png"
-    save_samples(path, model.sample(n, labels=label, seed=seed))
-    click.echo(f"wrote {n} samples{'' if label is None else f' of class {label}'} to {path}")
+    samples = sample_images(load(run_dir), n, label, seed)
+    path = Path(out) if out else Path(run_dir) / "sample.png"
+    if path.suffix == ".npy":
+        np.save(path, samples)
+    else:
+        save_samples(path, samples)
+    click.echo(f"written: {path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@_user_errors
+def report(run_dir: str) -> None:
+    """Write RUN_DIR/report.html: spec, metrics and every picture, in one file that opens offline."""
+    from genkit.report import write_report
+
+    click.echo(f"written: {write_report(run_dir)}")
 
 
 @main.command(name="export")

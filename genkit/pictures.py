@@ -1,6 +1,8 @@
-"""PNG pictures of what a model does: sample grids and reconstructions (images), scatters (2-D data).
+"""PNG pictures of what a model does: sample grids and reconstructions (images), scatters (2-D data),
+rows of decoded images (traversals, interpolations, manifolds), latent scatters and loss curves.
 
-Written with matplotlib's object API (no pyplot global state, no display needed).
+These functions draw arrays; ``genkit.report`` computes the arrays from a model. Written with
+matplotlib's object API (no pyplot global state, no display needed).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -45,10 +48,15 @@ def save_image(path: str | Path, array: np.ndarray) -> None:
         imsave(path, array)
 
 
+def _figure(width: float = 5.0, height: float = 5.0) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
 def save_scatter(path: str | Path, groups: dict[str, np.ndarray], title: str) -> None:
     """Scatter the first two coordinates of each named point set in one picture."""
-    figure = Figure(figsize=(5, 5), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = _figure()
     axes = figure.add_subplot()
     for label, points in groups.items():
         points = np.asarray(points)
@@ -80,3 +88,67 @@ def save_reconstructions(path: str | Path, inputs: np.ndarray, reconstructions: 
         save_image(path, image_grid(np.concatenate(pairs), columns=min(columns, n)))
     else:
         save_scatter(path, {"inputs": inputs, "reconstructions": reconstructions}, "reconstructions")
+
+
+def save_rows(path: str | Path, rows: list[np.ndarray], title: str, data: np.ndarray | None = None) -> None:
+    """Equal-length rows of decoded examples: an image grid (one row each), or for points a path each.
+
+    Used for latent traversals (a row per latent dimension), interpolations (a row per pair) and
+    decoded manifolds (a row per grid line). For point data the paths are drawn over ``data``.
+    """
+    stacked = np.stack(rows)  # [rows, columns, *data_shape]
+    if is_image(stacked.shape[2:]):
+        save_image(path, image_grid(stacked.reshape(-1, *stacked.shape[2:]), columns=stacked.shape[1]))
+        return
+    figure = _figure()
+    axes = figure.add_subplot()
+    if data is not None:
+        axes.scatter(data[:, 0], data[:, 1] if data.shape[1] > 1 else np.zeros(len(data)), s=2, alpha=0.2,
+                     color="0.6", label="data")
+    for index, row in enumerate(stacked):
+        y = row[:, 1] if row.shape[1] > 1 else np.zeros(len(row))
+        axes.plot(row[:, 0], y, marker="o", markersize=3, label=f"row {index}" if len(stacked) <= 10 else None)
+    axes.set_title(title)
+    axes.legend(loc="upper right", fontsize="small")
+    figure.savefig(path)
+
+
+def save_latent_scatter(path: str | Path, points: np.ndarray, labels: np.ndarray | None = None,
+                        class_names: list[str] | None = None, title: str = "latent codes") -> None:
+    """2-D latent points, coloured by label when labels are given (one legend entry per class)."""
+    figure = _figure(6, 5)
+    axes = figure.add_subplot()
+    y = points[:, 1] if points.shape[1] > 1 else np.zeros(len(points))
+    if labels is None:
+        axes.scatter(points[:, 0], y, s=3, alpha=0.5)
+    else:
+        classes = np.unique(labels)
+        # up to 10 classes: distinct tab10 colours; more: evenly spaced along viridis
+        palette = matplotlib.colormaps["tab10"].colors if len(classes) <= 10 else \
+            matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, len(classes)))
+        for label, colour in zip(classes, palette, strict=False):
+            chosen = labels == label
+            name = class_names[int(label)] if class_names and 0 <= int(label) < len(class_names) else str(label)
+            axes.scatter(points[chosen, 0], y[chosen], s=3, alpha=0.6, label=name, color=colour)
+        axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=4, fontsize="small")
+        figure.subplots_adjust(right=0.78)
+    axes.set_title(title)
+    figure.savefig(path)
+
+
+def save_loss_curves(path: str | Path, history: list[dict[str, float]]) -> None:
+    """One panel per training metric (loss and its terms), training and validation curves together."""
+    skip = {"epoch", "step", "seconds", "examples_per_second"}
+    names = [k for k in history[0] if k not in skip and not k.startswith("val_")]
+    figure = _figure(4 * len(names), 3.2)
+    epochs = [row["epoch"] for row in history]
+    for index, name in enumerate(names, start=1):
+        axes = figure.add_subplot(1, len(names), index)
+        axes.plot(epochs, [row[name] for row in history], label="train")
+        if f"val_{name}" in history[0]:
+            axes.plot(epochs, [row[f"val_{name}"] for row in history], label="validation")
+        axes.set_title(name)
+        axes.set_xlabel("epoch")
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)

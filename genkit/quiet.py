@@ -5,6 +5,23 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Discard what C++ code writes to file descriptor 2 (TensorFlow's and XLA's start-up logging)
+    inside the block; Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def import_tensorflow_quietly() -> None:
@@ -14,16 +31,9 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
-            import tensorflow_probability  # noqa: F401 - its import warns too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    with native_stderr_silenced():
+        import tensorflow as tf
+        import tensorflow_probability  # noqa: F401 - its import warns too
     tf.get_logger().setLevel("ERROR")
     tf.autograph.set_verbosity(0)
     warnings.filterwarnings("ignore", module="keras")
