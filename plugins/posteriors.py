@@ -93,7 +93,8 @@ def _kl_mvn_independent_normal(q: tfd.Distribution, prior: tfd.Distribution, nam
     for an unregistered pair, so callers can fall back to Monte Carlo.
     """
     inner = prior.distribution
-    if not isinstance(inner, tfd.Normal) or prior.reinterpreted_batch_ndims != 1:
+    # a static check: inside tf.function the attribute is a tensor, but its value is known
+    if not isinstance(inner, tfd.Normal) or tf.get_static_value(prior.reinterpreted_batch_ndims) != 1:
         raise NotImplementedError(f"no analytic KL between {type(q).__name__} and Independent({type(inner).__name__})")
     loc, scale = tf.broadcast_to(inner.loc, inner.batch_shape_tensor()), inner.scale
     diagonal = tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.broadcast_to(scale, tf.shape(loc)))
