@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_readme import readme_commands
 
 from genkit.cli import main
 from genkit.registry import KINDS, registry
-from tests.test_readme import readme_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
