@@ -70,10 +70,11 @@ class MetricsCSV(Callback):
         os.replace(temporary, self.path)
 
     def _write(self, handle: Any, rows: list[dict[str, float]], header: bool) -> None:
-        writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
+        columns = self.columns or []
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         if header:
             writer.writeheader()
-        writer.writerows({k: row.get(k, "") for k in self.columns} for row in rows)
+        writer.writerows({k: row.get(k, "") for k in columns} for row in rows)
 
 
 class TensorBoard(Callback):

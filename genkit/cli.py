@@ -141,7 +141,9 @@ def list_components(kind: str | None) -> None:
         kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
         if kind not in KINDS:
             raise GenkitError(f"unknown component kind '{kind}'; kinds are: {', '.join(KINDS)}")
-    console = Console(width=max(Console().width, 120))
+    terminal = Console()
+    # a terminal gets its own width; a pipe or file gets lines wide enough never to split a name
+    console = terminal if terminal.is_terminal else Console(width=240)
     for name in [kind] if kind else list(KINDS):
         table = Table(title=f"{name}s", title_justify="left", show_lines=False)
         for column in ("name", "arguments", "description", "package"):

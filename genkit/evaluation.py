@@ -188,8 +188,11 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
     from genkit.runs import SPEC_FILE, load
     from genkit.spec import load_spec
 
-    run_dir = None if isinstance(source, GenerativeAutoencoder) else Path(source)
-    model = source if run_dir is None else load(run_dir)
+    if isinstance(source, GenerativeAutoencoder):
+        model, run_dir = source, None
+    else:
+        run_dir = Path(source)
+        model = load(run_dir)
     if isinstance(data, ArrayData):
         return model, run_dir, data, None
     if data is None:
@@ -261,7 +264,7 @@ def evaluate(
                                                seed)["means"]
             results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
                 train_means, train.y, summary["means"], arrays.y)
-        if callable(getattr(model, "classify", None)):
+        if model.has_classifier:
             results["cluster_accuracy"] = latent_metrics.cluster_accuracy(arrays.y, np.asarray(model.classify(x)))
     if arrays.factors is not None and model.latent_dim >= 2:
         mig, gaps = latent_metrics.mutual_information_gap(summary["means"], arrays.factors)

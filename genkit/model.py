@@ -139,7 +139,7 @@ class GenerativeAutoencoder(keras.Model):
             return self.prior.distribution()
         if condition is None:
             raise GenkitError("this model's prior is conditional, p(z|y): pass labels")
-        return self.prior.distribution(condition)
+        return self.prior.distribution(condition)  # type: ignore[call-arg]  # conditional priors take it
 
     # --- training -----------------------------------------------------------------------------
     def preprocess(self, batch: Batch, seed: tf.Tensor) -> Batch:
@@ -283,6 +283,11 @@ class GenerativeAutoencoder(keras.Model):
             raise GenkitError("this model has no corruption; add 'corruption:' to the spec")
         x = tf.convert_to_tensor(x, tf.float32)
         return self.corruption.corrupt(x, tf.constant([seed, 2**29], tf.int32)).numpy()
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether :meth:`classify` works (an objective with a classifier, e.g. m2 or categorical_aae)."""
+        return self.objective is not None and callable(getattr(self.objective, "class_logits", None))
 
     def classify(self, x: Any, batch_size: int = 1000) -> np.ndarray:
         """Predicted class index of each example, from the objective's classifier (semi-supervised
