@@ -271,7 +271,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
             problems.add((key,), f"a {key} is required (model preset '{model}' has no default)")
 
     data = None
-    if "data" not in raw:
+    if raw.get("data") is None:  # missing, or written as `data:` / `data: null`
         problems.add(("data",), "a value is required here (the dataset, e.g. 'data: shapes')")
     else:
         data_value = _normalise_component(raw["data"], None, ("data",), problems)

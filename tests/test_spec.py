@@ -181,3 +181,8 @@ def test_core_values_are_not_coerced_either():
 def test_integer_learning_rate_is_a_valid_float():
     spec = parse_spec_text(VALID.replace("learning_rate: 1e-3", "learning_rate: 1"))
     assert spec.train.optimizer.learning_rate == 1.0
+
+
+def test_null_data_is_reported_not_crashed_on():
+    err = error_for(VALID.replace("data: {type: shapes, size: 12, n_train: 200}", "data: null"))
+    assert err.path == "data" and "a value is required" in str(err)
