@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from genkit import precision
 from genkit.errors import GenkitError
 from genkit.model import GenerativeAutoencoder
 from genkit.plugins_util import instantiate
@@ -22,7 +23,8 @@ def build(
     """Assemble the model a spec describes, with every variable created and seeded.
 
     ``data_shape`` (one example's shape) and ``condition_dim`` (width of the condition vector of
-    a conditional spec) are read from the dataset when not given.
+    a conditional spec) are read from the dataset when not given. The networks are built under
+    the dtype policy of ``train.mixed_precision``.
     """
     spec = load_spec(spec)
     if data_shape is None or condition_dim is None:
@@ -32,6 +34,11 @@ def build(
         data_shape = tuple(int(d) for d in arrays.x.shape[1:])
         condition_dim = condition_dim_of(spec, arrays)
     keras.utils.set_random_seed(spec.train.seed)
+    with precision.policy_scope(spec.train.mixed_precision):
+        return _assemble(spec, data_shape, condition_dim)
+
+
+def _assemble(spec: Spec, data_shape: tuple[int, ...], condition_dim: int) -> GenerativeAutoencoder:
     parts = spec.components
     latent = {"latent_dim": spec.latent_dim}
     likelihood = instantiate("likelihood", parts["likelihood"], "likelihood", {"data_shape": data_shape})

@@ -34,7 +34,8 @@ class Callback:
         """Before an epoch (1-based)."""
 
     def on_step_end(self, step: int, loss: float | None) -> None:
-        """After a training step; ``loss`` is given only every few steps (reading it costs a sync)."""
+        """After a training step; ``loss`` (the mean over the last compiled call's steps) is given at the
+        end of each call of ``train.steps_per_execution`` steps, None inside one."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         """After an epoch with its metrics (training means, validation, timing)."""

@@ -6,7 +6,8 @@ A checkpoint is a directory ``<run>/checkpoints/step-000000120/`` (named by the 
     optimizers.npz     every phase optimizer's variables (iterations, moments ...), not its
                        learning rate: the spec sets that, so a resumed run may lower it
     state.json         the last finished epoch, the step, the metric rows so far and, after a
-                       Ctrl-C, the outputs of the part of the next epoch already trained
+                       Ctrl-C, the metric sums and counts of the part of the next epoch
+                       already trained
     manifest.json      the sha256 of the three files above, written last
 
 It is written into a hidden temporary directory, every file flushed to disk, then renamed into
@@ -26,6 +27,7 @@ as it breaks reproducibility anyway.)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -49,7 +51,7 @@ WEIGHTS = "model.weights.h5"
 OPTIMIZERS = "optimizers.npz"
 STATE = "state.json"
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2
 _PREFIX = "step-"
 
 
@@ -99,11 +101,6 @@ def _optimizer_variables(optimizers: list[Any]) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    """A step output (tensor or number) as a JSON number or bool, exactly (float32 -> float is exact)."""
-    return value.numpy().item() if hasattr(value, "numpy") else value
-
-
 class CheckpointManager:
     """Writes, lists, verifies and restores the checkpoints of one run directory."""
 
@@ -126,11 +123,7 @@ class CheckpointManager:
             "epoch": epoch,
             "step": step,
             "history": trainer.history,
-            "partial": None if partial is None else {
-                "epoch": partial.epoch,
-                "sizes": partial.sizes,
-                "outputs": [{k: _plain(v) for k, v in out.items()} for out in partial.outputs],
-            },
+            "partial": None if partial is None else dataclasses.asdict(partial),
         }
         self.root.mkdir(exist_ok=True)
         final = self.root / f"{_PREFIX}{step:09d}"
@@ -178,7 +171,7 @@ class CheckpointManager:
                 int(raw["epoch"]),
                 int(raw["step"]),
                 list(raw["history"]),
-                None if partial is None else EpochProgress(int(partial["epoch"]), partial["outputs"], partial["sizes"]),
+                None if partial is None else EpochProgress(**partial),
             )
         except CorruptCheckpoint:
             raise

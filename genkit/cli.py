@@ -74,9 +74,11 @@ def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: b
     """Train the model SPEC_FILE describes and write a run directory."""
     from genkit.errors import GenkitError
     from genkit.spec import load_spec
+    from genkit.strategy import start_multi_worker
 
     if resume and overwrite:
         raise GenkitError("--resume continues a run and --overwrite replaces it; pass one of them")
+    start_multi_worker()  # a TF_CONFIG cluster must be joined before spec validation runs TensorFlow
     spec = load_spec(spec_file)
     _train_and_report(spec, Path(out) if out else Path("runs") / spec.name, overwrite, resume, quiet)
 
@@ -90,9 +92,11 @@ def resume(run_dir: str, quiet: bool) -> None:
     from genkit.errors import GenkitError
     from genkit.runs import SPEC_FILE
     from genkit.spec import load_spec
+    from genkit.strategy import start_multi_worker
 
     if not (Path(run_dir) / SPEC_FILE).is_file():
         raise GenkitError(f"cannot resume {run_dir}: it is not a genkit run directory ({SPEC_FILE} is missing)")
+    start_multi_worker()
     _train_and_report(load_spec(Path(run_dir) / SPEC_FILE), Path(run_dir), False, True, quiet)
 
 

@@ -122,14 +122,21 @@ class GenerativeAutoencoder(keras.Model):
     def posterior_distribution(
         self, x: tf.Tensor, condition: tf.Tensor | None = None, training: bool = False
     ) -> tfd.Distribution:
-        """q(z|x) (q(z|x, y) for conditional models, ``condition`` from :meth:`condition_of`)."""
-        return self.posterior_head.distribution(self.encoder(x, condition=condition, training=training))
+        """q(z|x) (q(z|x, y) for conditional models, ``condition`` from :meth:`condition_of`).
+
+        Evaluated in float32 whatever precision the encoder computes in (``train.mixed_precision``).
+        """
+        return self.posterior_head.distribution(
+            tf.cast(self.encoder(x, condition=condition, training=training), tf.float32)
+        )
 
     def likelihood_distribution(
         self, z: tf.Tensor, condition: tf.Tensor | None = None, training: bool = False
     ) -> tfd.Distribution:
-        """p(x|z) (p(x|z, y) for conditional models)."""
-        return self.likelihood.distribution(self.decoder(z, condition=condition, training=training))
+        """p(x|z) (p(x|z, y) for conditional models), evaluated in float32 like the posterior."""
+        return self.likelihood.distribution(
+            tf.cast(self.decoder(z, condition=condition, training=training), tf.float32)
+        )
 
     def prior_distribution(self, condition: tf.Tensor | None = None) -> tfd.Distribution:
         """p(z), or p(z|y) for a conditional prior; an autoencoder without a prior cannot sample."""

@@ -153,13 +153,16 @@ def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
     """Load and check the data and build the model: every check a run makes before it writes anything.
 
     A component that rejects its arguments while being built is reported at its spec key and line.
+    The model is built under the spec's ``train.distribute`` strategy.
     """
     from genkit.assemble import build
     from genkit.data import describe_data, prepare_data
+    from genkit.strategy import make_strategy
 
     data = prepare_data(spec)
     try:
-        model = build(spec, data.data_shape, data.condition_dim)
+        with make_strategy(spec.train.distribute).scope():  # variables are placed on every replica
+            model = build(spec, data.data_shape, data.condition_dim)
     except SpecError as err:
         if err.source is not None or spec.source is None:
             raise
@@ -199,11 +202,13 @@ def train(
     ``train`` says and Ctrl-C stops cleanly (:class:`~genkit.errors.TrainingInterrupted`);
     ``resume`` continues the run in ``out`` from its newest good checkpoint.
     """
+    from genkit.strategy import start_multi_worker
     from genkit.trainer import Trainer
 
     if resume and (out is None or overwrite):
         raise GenkitError("resume needs a run directory (out) and excludes overwrite")
 
+    start_multi_worker()  # before any TensorFlow operation, including spec validation
     spec = load_spec(spec)
     data, model = prepare(spec)
     from_spec = spec_callbacks(spec, None if out is None else Path(out))  # before anything is written
@@ -227,11 +232,13 @@ def train(
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
-    trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *from_spec, *callbacks])
-    if run_dir is None:
-        history = trainer.fit()
-    else:
-        history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
+    with model.distribute_strategy.scope():  # the trainer's optimizers and steps follow the model's strategy
+        trainer = Trainer(model, spec, data.train, data.validation, [*loggers, *from_spec, *callbacks])
+        if run_dir is None:
+            history = trainer.fit()
+        else:
+            history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
+    if run_dir is not None:
         temporary = run_dir / f".tmp-{WEIGHTS_FILE}"  # Keras wants the .weights.h5 ending
         model.save_weights(str(temporary))
         os.replace(temporary, run_dir / WEIGHTS_FILE)  # a kill while saving leaves no half-written weights

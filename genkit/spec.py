@@ -40,12 +40,19 @@ class OptimizerSpec(pydantic.BaseModel):
 
 
 class TrainSpec(_Strict):
-    """How to train: epochs, batch size, optimizer and seed; checkpoints, NaN handling, clipping.
+    """How to train: epochs, batch size, optimizer and seed; checkpoints, NaN handling, clipping;
+    compilation, precision and distribution.
 
     ``checkpoint_every`` epochs (and at the end) a checkpoint is written, keeping the last
     ``keep_checkpoints``. ``on_nan``: a non-finite loss or gradient ``stop``s training (default) or
     its update is ``skip``ped and counted. ``clip_norm`` clips the global gradient norm of each
     phase, ``clip_value`` each gradient value.
+
+    ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU, off on CPUs and
+    under a distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
+    scaling) or bfloat16, distributions stay float32. ``steps_per_execution``: training steps per
+    call of the compiled function. ``distribute``: the ``tf.distribute`` strategy
+    (docs/distributed.md).
     """
 
     epochs: pydantic.PositiveInt = 10
@@ -59,6 +66,11 @@ class TrainSpec(_Strict):
     on_nan: Literal["stop", "skip"] = "stop"
     clip_norm: pydantic.PositiveFloat | None = None
     clip_value: pydantic.PositiveFloat | None = None
+    # Speed and scale (genkit.trainer, genkit.precision, genkit.strategy).
+    jit_compile: bool | Literal["auto"] = "auto"
+    mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
+    steps_per_execution: pydantic.PositiveInt = 1
+    distribute: Literal["none", "mirrored", "multi_worker", "tpu"] = "none"
 
     @pydantic.model_validator(mode="after")
     def _one_clipping(self) -> TrainSpec:

@@ -1,14 +1,18 @@
-"""The trainer: one compiled ``tf.function`` step that runs every phase in order, per batch.
+"""The trainer: compiled steps that run every phase in order, per batch, on any tf.distribute strategy.
 
-Phases come from the model (main phase) and its divergence (e.g. discriminator and generator
-phases), each with its own optimizer, so a new adversarial regulariser needs no trainer change.
-Batches are drawn in a seeded order per epoch; the step traces once (fixed input signature).
+Phases come from the model (main phase) and its divergence or objective (e.g. discriminator and
+generator phases), each with its own optimizer, so a new adversarial regulariser needs no
+trainer change. Batches are drawn in a seeded order per epoch, gathered from tensors made once
+per run. One call of the compiled function runs ``train.steps_per_execution`` steps and returns
+per-example sums of every metric; it traces once per run. Distribution lives in
+:mod:`genkit.strategy`, mixed precision in :mod:`genkit.precision`.
 
 NaN guard: inside the compiled step each phase's update is applied only when its loss terms and
-gradients are finite (``tf.cond``), so a bad batch never reaches the weights or the optimizer
-state. The host looks at the step's flags only where it reads values anyway (the progress loss,
-the epoch means): ``on_nan: stop`` raises :class:`NumericalFault` naming the epoch, step and term
-(nothing is updated after the bad step), ``on_nan: skip`` goes on and counts ``skipped_steps``.
+gradients are finite on every replica (``tf.cond``), so a bad batch never reaches the weights or
+the optimizer state. ``on_nan: stop`` raises :class:`NumericalFault` naming the epoch, step and
+term (nothing is updated after the bad step); ``on_nan: skip`` goes on and counts
+``skipped_steps``. With float16 loss scaling, overflowing gradients are the loss scale
+optimizer's business (it skips the step and lowers the scale), so only the loss terms are guarded.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from genkit import precision, strategy
 from genkit.callbacks import Callback
 from genkit.components import ArrayData
 from genkit.errors import NumericalFault
@@ -29,17 +35,32 @@ from genkit.model import GenerativeAutoencoder, split_seed
 from genkit.optimizers import make_optimizer, optimizer_config
 from genkit.spec import Spec
 
-#: How often (in steps) the current loss is read back for the progress bar.
-LOSS_DISPLAY_EVERY = 10
+Tensors = dict[str, tf.Tensor]
 
 
-def batches(arrays: ArrayData, batch_size: int, order: np.ndarray | None = None) -> tf.data.Dataset:
-    """``{"x": ...}`` batches (plus ``"y"`` when labels exist), in ``order`` if given."""
-    index = np.arange(len(arrays)) if order is None else order
-    tensors = {"x": arrays.x[index]}
+def as_tensors(arrays: ArrayData) -> Tensors:
+    """``{"x": ...}`` (plus ``"y"`` when labels exist) as tensors, converted once and reused every epoch."""
+    tensors = {"x": tf.convert_to_tensor(arrays.x)}
     if arrays.y is not None:
-        tensors["y"] = arrays.y[index]
-    return tf.data.Dataset.from_tensor_slices(tensors).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        tensors["y"] = tf.convert_to_tensor(arrays.y)
+    return tensors
+
+
+def batches(data: ArrayData | Tensors, batch_size: int, order: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of ``data`` in ``order`` (if given): index batches gathered from the tensors, prefetched."""
+    tensors = as_tensors(data) if isinstance(data, ArrayData) else data
+    count = int(tensors["x"].shape[0])
+    index = tf.range(count) if order is None else tf.constant(order, tf.int32)
+
+    def gather(rows: tf.Tensor) -> Tensors:
+        return {key: tf.gather(value, rows) for key, value in tensors.items()}
+
+    return (
+        tf.data.Dataset.from_tensor_slices(index)
+        .batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -47,14 +68,26 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, 1000 + epoch]).permutation(n)
 
 
+def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool | None = None) -> bool:
+    """``train.jit_compile`` as a bool: ``auto`` means XLA on one GPU or TPU, off on CPUs and under a strategy.
+
+    On CPU, XLA made the benchmark VAEs slower, not faster (benchmarks/throughput.py: MLP and conv),
+    which is also why Keras' own ``jit_compile="auto"`` stays off on CPU-only machines; under
+    ``tf.distribute`` the cross-replica reductions would have to compile too. ``accelerator``
+    (whether a GPU or TPU is visible) is detected when not given.
+    """
+    if setting != "auto":
+        return bool(setting)
+    if accelerator is None:
+        accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return distribute == "none" and accelerator
+
+
 def _weighted_means(outputs: list[dict[str, Any]], sizes: list[int]) -> dict[str, float]:
-    """Size-weighted means of the public (not ``_``-prefixed) outputs over the steps not skipped."""
+    """Size-weighted means of the public (not ``_``-prefixed) outputs of several batches."""
     keys = [k for k in outputs[0] if not k.startswith("_")]
-    kept = [(o, n) for o, n in zip(outputs, sizes, strict=True) if not bool(o.get("_skipped", False))]
-    if not kept:
-        return {k: float("nan") for k in keys}
-    weights = np.asarray([n for _, n in kept], np.float64) / float(sum(n for _, n in kept))
-    return {k: float(np.dot(weights, [float(o[k]) for o, _ in kept])) for k in keys}
+    weights = np.asarray(sizes, np.float64) / float(sum(sizes))
+    return {k: float(np.dot(weights, [float(o[k]) for o in outputs])) for k in keys}
 
 
 def _all_finite(tensors: Sequence[Any]) -> tf.Tensor:
@@ -63,17 +96,47 @@ def _all_finite(tensors: Sequence[Any]) -> tf.Tensor:
     return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
 
 
+def _public(outputs: Tensors) -> Tensors:
+    return {key: value for key, value in outputs.items() if not key.startswith("_")}
+
+
 @dataclass
 class EpochProgress:
-    """The batches of one epoch trained so far, with each step's outputs (a mid-epoch checkpoint keeps it)."""
+    """The part of one epoch trained so far (a mid-epoch checkpoint keeps it, so resuming is exact).
+
+    ``sums`` are per-example sums of each metric over the steps whose update was applied
+    (``applied`` examples); the epoch's means are their ratio. ``examples`` counts every example
+    trained, so the epoch's order resumes after them.
+    """
 
     epoch: int
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
+    steps: int = 0
+    examples: int = 0
+    applied: float = 0.0
+    skipped_steps: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+
+    def add(self, chunk: dict[str, Any], steps: int) -> None:
+        """Fold in one compiled call's record (host numbers) of ``steps`` steps."""
+        self.steps += steps
+        self.examples += int(chunk["examples"])
+        self.applied += chunk["applied"]
+        self.skipped_steps += int(chunk["skipped"])
+        for key, value in chunk["sums"].items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def means(self) -> dict[str, float]:
+        """Each metric's mean over the applied steps' examples (NaN when every step was skipped)."""
+        return {key: value / self.applied if self.applied else float("nan") for key, value in self.sums.items()}
 
 
 class Trainer:
-    """Trains a model on arrays with the spec's ``train`` settings, calling callbacks."""
+    """Trains a model on arrays with the spec's ``train`` settings, calling callbacks.
+
+    Under a distribution strategy, build the model and create the trainer inside
+    ``strategy.scope()`` (``genkit.train`` does); the trainer uses the strategy whose scope it is
+    created in.
+    """
 
     def __init__(
         self,
@@ -86,90 +149,167 @@ class Trainer:
         self.model, self.spec = model, spec
         self.train_data, self.validation_data = train_data, validation_data
         self.callbacks = list(callbacks)
+        self.strategy = tf.distribute.get_strategy()
         self.phases = model.phases()
-        self.optimizers = [make_optimizer(optimizer_config(spec.train, phase.optimizer)) for phase in self.phases]
+        train = spec.train
+        self.optimizers = [
+            precision.wrap_optimizer(make_optimizer(optimizer_config(train, phase.optimizer)), train.mixed_precision)
+            for phase in self.phases
+        ]
         for phase, optimizer in zip(self.phases, self.optimizers, strict=True):
-            optimizer.build(phase.variables())  # now, not lazily in the step: a checkpoint restores into it
-        self.halted = tf.Variable(False, trainable=False, name="halted")  # on_nan: stop saw a bad step
+            optimizer.build(phase.variables())  # now, under the strategy: a checkpoint restores into it
+        # on_nan: stop saw a bad step; every replica sees the same flag, so the first one's write is the value
+        self.halted = tf.Variable(False, trainable=False, name="halted",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.term_keys: list[tuple[str, list[str]]] = []  # (phase, its output keys), recorded while tracing
         self.progress: EpochProgress | None = None
         self.history: list[dict[str, float]] = []
         #: Set by a callback (e.g. early stopping) to end training after the current epoch.
         self.stop_training = False
         self.trace_count = 0
+        self.jit_compile = resolve_jit_compile(train.jit_compile, train.distribute)
+        self._train_tensors = as_tensors(train_data)
+        replica_step = self._replica_step_fn
+        self._replica_step = tf.function(replica_step, jit_compile=True) if self.jit_compile else replica_step
+        self._train_steps = tf.function(self._train_steps_fn)
         signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
             signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
-        self.train_step = tf.function(self._train_step, input_signature=[signature])
-        self.eval_step = tf.function(
-            self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)]
-        )
+        #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
+        self.train_step = tf.function(self._step, input_signature=[signature])
+        self.eval_step = tf.function(self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)])
 
-    def _train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        self.trace_count += 1  # Python side effect: runs only while tracing
-        seeds = split_seed(self.model.next_seed(), len(self.phases))
-        results: dict[str, tf.Tensor] = {}
+    # --- the compiled step ----------------------------------------------------------------------
+    def _replica_step_fn(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        """Every phase on this replica's slice of the batch: (metric means, example count, step flags)."""
+        examples = tf.shape(batch["x"])[0]
+        share = strategy.global_share(examples)
+        seeds = split_seed(strategy.replica_seed(seed), len(self.phases))
+        means: Tensors = {}
+        flags: Tensors = {}
         skipped = tf.constant(False)
-        self.term_keys = []
+        term_keys = []
         for index, (phase, optimizer) in enumerate(zip(self.phases, self.optimizers, strict=True)):
             variables = phase.variables()
             with tf.GradientTape() as tape:
                 terms = phase.loss(batch, seeds[index])
-            gradients = tape.gradient(terms["loss"], variables)
+                # the mean over the global batch: the replicas' gradients are summed
+                loss = optimizer.scale_loss(tf.math.multiply_no_nan(terms["loss"], share))
+            gradients = tape.gradient(loss, variables)
             pairs = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
-            gradients_finite = _all_finite([g for g, _ in pairs])
-            skipped |= self._apply_if_finite(optimizer, pairs, _all_finite(list(terms.values())) & gradients_finite)
+            gradients_finite = strategy.on_every_replica(_all_finite([g for g, _ in pairs]))
+            # a replica's share is 0 when it got no example: its NaN means of nothing do not count
+            terms_finite = strategy.on_every_replica(
+                _all_finite([tf.math.multiply_no_nan(tf.cast(t, tf.float32), share) for t in terms.values()])
+            )
+            scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+            finite = terms_finite if scaled else terms_finite & gradients_finite
+            skipped |= self._apply_if_finite(optimizer, pairs, finite)
             prefix = "" if index == 0 else f"{phase.name}_"
-            results.update({prefix + key: value for key, value in terms.items()})
-            results[f"_gradients_finite_{phase.name}"] = gradients_finite
-            self.term_keys.append((phase.name, [prefix + key for key in terms]))
-        self.model.step_counter.assign_add(1)
-        results["_skipped"] = skipped
-        results["_step"] = tf.convert_to_tensor(self.model.step_counter)
-        return results
+            means.update({prefix + key: tf.cast(value, tf.float32) for key, value in terms.items()})
+            flags[f"_gradients_finite_{phase.name}"] = gradients_finite
+            term_keys.append((phase.name, [prefix + key for key in terms]))
+        self.term_keys = term_keys
+        flags["_skipped"] = skipped
+        return means, tf.cast(examples, tf.float32), flags
 
     def _apply_if_finite(self, optimizer: Any, pairs: list, finite: tf.Tensor) -> tf.Tensor:
         """Apply one phase's update only if ``finite`` (and, with ``on_nan: stop``, no step went bad yet).
 
-        Returns whether the update was left out. Runs inside the compiled step: no host sync.
+        ``finite`` is the same on every replica. A strategy that synchronises updates through
+        ``merge_call`` cannot have it inside a ``tf.cond`` in replica context, so there the
+        condition is taken in cross-replica context and the update runs per replica inside it (the
+        pattern of Keras' ``LossScaleOptimizer``). Returns whether the update was left out.
         """
         apply = finite & tf.logical_not(self.halted)
 
-        def update() -> tf.Tensor:
-            optimizer.apply_gradients(pairs)
-            return tf.constant(True)
+        def update(grads_and_vars: list) -> None:
+            optimizer.apply_gradients(grads_and_vars)
 
-        tf.cond(apply, update, lambda: tf.constant(False))
+        if tf.__internal__.distribute.strategy_supports_no_merge_call():
+            tf.cond(apply, lambda: update(pairs), lambda: None)
+        else:
+
+            def across_replicas(distribution: tf.distribute.Strategy, apply: Any, pairs: list) -> None:
+                flag = distribution.experimental_local_results(apply)[0]
+                tf.cond(flag, lambda: distribution.extended.call_for_each_replica(update, args=(pairs,)),
+                        lambda: None)
+
+            tf.distribute.get_replica_context().merge_call(across_replicas, args=(apply, pairs))
         if self.spec.train.on_nan == "stop":
             self.halted.assign(self.halted | tf.logical_not(finite))
         return tf.logical_not(apply)
 
-    def _check_finite(self, progress: EpochProgress, start: int) -> None:
-        """With ``on_nan: stop``, raise :class:`NumericalFault` for the first bad step in ``outputs[start:]``."""
-        if self.spec.train.on_nan != "stop":
-            return
-        for out in progress.outputs[start:]:
-            if bool(out["_skipped"]):
-                term, value = self._bad_term(out)
-                step = int(out["_step"])
-                raise NumericalFault(
-                    f"training stopped at epoch {progress.epoch}, step {step}: {term} became {value} "
-                    "(train.on_nan is 'stop'; the update of that step was not applied)",
-                    progress.epoch, step, term,
-                )
+    def _step(self, batch: Any) -> Tensors:
+        """One training step (cross-replica): the global batch's metric means, its size and the step's flags."""
+        means, examples, flags = self.strategy.run(self._replica_step, args=(batch, self.model.next_seed()))
+        outputs, total = strategy.mean_over_replicas(self.strategy, means, examples)
+        outputs.update({key: strategy.first_replica(self.strategy, flag) for key, flag in flags.items()})
+        self.model.step_counter.assign_add(1)
+        outputs["_examples"] = total
+        outputs["_step"] = tf.convert_to_tensor(self.model.step_counter)
+        return outputs
 
-    def _bad_term(self, out: dict[str, Any]) -> tuple[str, str]:
+    def _train_steps_fn(self, iterator: Any, steps: tf.Tensor) -> dict[str, Any]:
+        """``steps`` (>= 1) training steps on batches from ``iterator``, folded into one record (see :meth:`_fold`)."""
+        self.trace_count += 1  # Python side effect: runs only while tracing
+        record = self._fold(self._step(next(iterator)))
+        for _ in tf.range(steps - 1):
+            record = self._fold(self._step(next(iterator)), record)
+        return record
+
+    @staticmethod
+    def _fold(outputs: Tensors, record: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Add one step to a record: per-example metric sums (float64) over applied steps, the counts,
+        and the outputs of the first skipped step (to name what went wrong)."""
+        if record is None:
+            record = {
+                "sums": {key: tf.zeros((), tf.float64) for key in _public(outputs)},
+                "examples": tf.zeros((), tf.float32),
+                "applied": tf.zeros((), tf.float64),
+                "skipped": tf.zeros((), tf.int32),
+                "bad": tf.nest.map_structure(tf.zeros_like, outputs),
+                "bad_step": -tf.ones_like(outputs["_step"]),
+            }
+        skipped = outputs["_skipped"]
+        applied = tf.where(skipped, tf.zeros((), tf.float64), tf.cast(outputs["_examples"], tf.float64))
+        first_bad = skipped & (record["bad_step"] < 0)
+        return {
+            "sums": {key: record["sums"][key] + tf.where(skipped, tf.zeros((), tf.float64),
+                                                          tf.cast(value, tf.float64) * applied)
+                     for key, value in _public(outputs).items()},
+            "examples": record["examples"] + outputs["_examples"],
+            "applied": record["applied"] + applied,
+            "skipped": record["skipped"] + tf.cast(skipped, tf.int32),
+            "bad": {key: tf.where(first_bad, value, record["bad"][key]) for key, value in outputs.items()},
+            "bad_step": tf.where(first_bad, outputs["_step"], record["bad_step"]),
+        }
+
+    def _eval_step(self, batch: Tensors, seed: tf.Tensor) -> Tensors:
+        return self.model.loss_terms(batch, seed, training=False)
+
+    # --- host side ------------------------------------------------------------------------------
+    def _check_finite(self, epoch: int, record: dict[str, Any]) -> None:
+        """With ``on_nan: stop``, raise :class:`NumericalFault` for the first bad step of a record."""
+        if self.spec.train.on_nan != "stop" or record["bad_step"] < 0:
+            return
+        term, value = self._bad_term(record["bad"])
+        step = int(record["bad_step"])
+        raise NumericalFault(
+            f"training stopped at epoch {epoch}, step {step}: {term} became {value} "
+            "(train.on_nan is 'stop'; the update of that step was not applied)",
+            epoch, step, term,
+        )
+
+    def _bad_term(self, outputs: dict[str, Any]) -> tuple[str, str]:
         """Which term of a bad step went non-finite first (a phase's parts before its total), and how."""
         for phase_name, keys in self.term_keys:
             for key in sorted(keys, key=lambda k: k.endswith("loss")):
-                if not math.isfinite(float(out[key])):
-                    return f"the '{key}' term", str(float(out[key]))
-            if not bool(out[f"_gradients_finite_{phase_name}"]):
+                if not math.isfinite(float(outputs[key])):
+                    return f"the '{key}' term", str(float(outputs[key]))
+            if not bool(outputs[f"_gradients_finite_{phase_name}"]):
                 return f"the gradient of the '{phase_name}' phase's loss", "NaN or infinite"
         return "a loss term", "NaN or infinite"
-
-    def _eval_step(self, batch: dict[str, tf.Tensor], seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self.model.loss_terms(batch, seed, training=False)
 
     def evaluate(self, arrays: ArrayData) -> dict[str, float]:
         """Loss terms over ``arrays`` with fixed seeds (the same numbers every call)."""
@@ -188,7 +328,7 @@ class Trainer:
         A callback may end training early by setting ``stop_training``.
 
         ``progress`` continues an epoch part-way (resuming a mid-epoch checkpoint): its batches are
-        not trained again and its outputs count in that epoch's means. ``on_train_end`` is called
+        not trained again and its sums count in that epoch's means. ``on_train_end`` is called
         however training ends (also on a NaN stop or an interrupt).
         """
         self.stop_training = False
@@ -207,28 +347,34 @@ class Trainer:
         train, epoch = self.spec.train, progress.epoch
         self.progress = progress
         self._call("on_epoch_begin", epoch)
-        started = time.perf_counter()
-        checked = 0  # outputs restored from a mid-epoch checkpoint are checked too
-        order = epoch_order(len(self.train_data), train.seed, epoch)[sum(progress.sizes) :]
-        first = len(progress.sizes) + 1
-        for step, batch in enumerate(batches(self.train_data, train.batch_size, order), start=first):
-            out = self.train_step(batch)
-            progress.outputs.append(out)
-            progress.sizes.append(int(batch["x"].shape[0]))
-            shown = float(out["loss"]) if step % LOSS_DISPLAY_EVERY == 1 else None
-            if shown is not None:  # the loss is read back here anyway: check the steps since the last look
-                self._check_finite(progress, checked)
-                checked = len(progress.outputs)
-            self._call("on_step_end", step, shown)
-        self._check_finite(progress, checked)
-        outputs, sizes = progress.outputs, progress.sizes
-        logs = {"epoch": epoch, "step": int(self.model.step_counter.numpy()), **_weighted_means(outputs, sizes)}
+        started, examples_before = time.perf_counter(), progress.examples
+        order = epoch_order(len(self.train_data), train.seed, epoch)[progress.examples :]
+        dataset = batches(self._train_tensors, train.batch_size, order)
+        iterator = iter(strategy.distribute_dataset(self.strategy, dataset))
+        remaining = -(-len(order) // train.batch_size)
+        while remaining > 0:
+            steps = min(train.steps_per_execution, remaining)
+            record = _to_host(self._train_steps(iterator, tf.constant(steps, tf.int32)))
+            first = progress.steps + 1
+            progress.add(record, steps)
+            remaining -= steps
+            self._check_finite(epoch, record)
+            applied = record["applied"]
+            shown = record["sums"]["loss"] / applied if applied else None
+            for step in range(first, first + steps):
+                self._call("on_step_end", step, shown if step == first + steps - 1 else None)
+        logs = {"epoch": epoch, "step": int(self.model.step_counter.numpy()), **progress.means()}
         if train.on_nan == "skip":
-            logs["skipped_steps"] = sum(bool(o["_skipped"]) for o in outputs)
+            logs["skipped_steps"] = progress.skipped_steps
         seconds = time.perf_counter() - started
         if self.validation_data is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate(self.validation_data).items()})
         logs["seconds"] = seconds
-        logs["examples_per_second"] = sum(sizes[first - 1 :]) / seconds  # the examples trained in this call
+        logs["examples_per_second"] = (progress.examples - examples_before) / seconds  # trained in this call
         self.history.append(logs)
         self._call("on_epoch_end", epoch, logs)
+
+
+def _to_host(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of tensors as Python numbers (float32 -> float is exact)."""
+    return tf.nest.map_structure(lambda tensor: tensor.numpy().item(), record)

@@ -83,7 +83,7 @@ def test_sigint_mid_epoch_checkpoints_after_the_step_and_resumes_exactly(tmp_pat
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
     latest = CheckpointManager(out).read(CheckpointManager(out).paths()[-1])
     # The signal came after step 8 (epoch 2, batch 2); the Checkpointer saw it at step 9's end.
-    assert (latest.epoch, latest.step, len(latest.partial.sizes)) == (1, 9, 3)
+    assert (latest.epoch, latest.step, latest.partial.steps) == (1, 9, 3)
     assert len(metric_rows(out)) == 1
     train(_spec(), out, resume=True, progress=False)
     assert_same_run(out, reference)

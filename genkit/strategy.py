@@ -1,0 +1,126 @@
+"""Distribution from the spec key ``train.distribute: none | mirrored | multi_worker | tpu``.
+
+The trainer runs each training step through ``strategy.run`` whatever the strategy (the default
+strategy of ``none`` adds nothing), so one code path serves one device and many:
+
+- every replica gets its slice of the global batch (``experimental_distribute_dataset``);
+- each replica's loss is its local batch mean times its share of the global batch, so the
+  gradients Keras sums over replicas are the gradients of the mean over the *global* batch, also
+  when the last batch of an epoch splits unevenly (a replica may even get no example);
+- random draws fold in the replica id, so replicas do not repeat each other's noise;
+- metrics are combined over replicas as per-example sums divided by the global count;
+- a step's NaN guard asks every replica, so all of them apply or skip an update together.
+
+See docs/distributed.md for running on several GPUs or machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+#: Values of ``train.distribute``.
+KINDS = ("none", "mirrored", "multi_worker", "tpu")
+
+_multi_worker: tf.distribute.Strategy | None = None
+
+
+def start_multi_worker() -> None:
+    """Create the multi-worker strategy now if ``TF_CONFIG`` names a cluster of workers.
+
+    ``MultiWorkerMirroredStrategy`` must exist before TensorFlow runs its first operation, and
+    validating a spec already builds an optimizer; so ``genkit run`` and ``genkit.train`` call this
+    first, and ``make_strategy("multi_worker")`` returns the strategy made here.
+    """
+    global _multi_worker
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    if _multi_worker is None and (cluster.get("worker") or cluster.get("chief")):
+        _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy of a spec's ``train.distribute``.
+
+    ``mirrored`` uses every GPU of this machine; with no GPU it uses every logical CPU device (one
+    unless the process split the CPU with ``tf.config.set_logical_device_configuration``).
+    ``multi_worker`` reads the cluster from the ``TF_CONFIG`` environment variable (see
+    :func:`start_multi_worker`). ``tpu`` connects to the TPU the environment names.
+    """
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if kind == "multi_worker":
+        start_multi_worker()
+        return _multi_worker or tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown train.distribute {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
+    """``dataset`` (of global batches) split across the strategy's replicas, sharded by data."""
+    if strategy.num_replicas_in_sync == 1:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def replica_seed(seed: tf.Tensor) -> tf.Tensor:
+    """The stateless seed of this replica: ``seed`` itself on one replica, else folded with the replica id."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return seed
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+    return tf.random.experimental.stateless_fold_in(seed, replica)
+
+
+def global_share(local_examples: tf.Tensor) -> tf.Tensor:
+    """This replica's fraction of the examples in the global batch (1 on one replica)."""
+    local = tf.cast(local_examples, tf.float32)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tf.ones_like(local)
+    return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def on_every_replica(flag: tf.Tensor) -> tf.Tensor:
+    """Whether a boolean holds on every replica (the same answer on all of them; ``flag`` on one replica)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return flag
+    failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(flag), tf.float32))
+    return tf.equal(failures, 0.0)
+
+
+def first_replica(strategy: tf.distribute.Strategy, value: Any) -> tf.Tensor:
+    """The first replica's copy of a value every replica computed alike (the value itself on one replica)."""
+    return strategy.experimental_local_results(value)[0]
+
+
+def mean_over_replicas(
+    strategy: tf.distribute.Strategy, means: dict[str, Any], examples: Any
+) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    """Per-replica batch means combined into means over the global batch, and its size.
+
+    On one replica the means are returned untouched (no rounding through sums). A replica with
+    no example contributes nothing, even though its means of nothing are NaN.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return {key: first_replica(strategy, value) for key, value in means.items()}, first_replica(strategy, examples)
+
+    def total(value: Any) -> tf.Tensor:
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+    count = total(examples)
+    weighted = {key: strategy.run(tf.math.multiply_no_nan, args=(value, examples)) for key, value in means.items()}
+    return {key: total(value) / count for key, value in weighted.items()}, count

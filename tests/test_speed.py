@@ -1,0 +1,191 @@
+"""Speed and scale features: spec keys, one trace per run, steps_per_execution, XLA, mixed precision,
+and tf.distribute (two logical CPUs, two worker processes on localhost).
+
+Throughput itself is measured by benchmarks/throughput.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import genkit
+from genkit.errors import SpecError
+from genkit.runs import RunResult
+from genkit.runs import train as run_training
+from genkit.spec import load_spec
+from genkit.trainer import resolve_jit_compile
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+METRICS = ("loss", "reconstruction", "divergence")
+
+
+class Grab(genkit.Callback):
+    """Keeps the trainer a run used, to look at it afterwards."""
+
+    def on_train_begin(self, trainer) -> None:
+        self.trainer = trainer
+
+
+def train(spec: dict, **train_keys) -> tuple[RunResult, object]:
+    """Train ``spec`` with ``train_keys`` overriding its train section; return the result and the trainer."""
+    spec = {**spec, "train": {**spec["train"], **train_keys}}
+    grab = Grab()
+    return run_training(spec, progress=False, callbacks=[grab]), grab.trainer
+
+
+def losses(result: RunResult) -> np.ndarray:
+    return np.array([[epoch[key] for key in METRICS] for epoch in result.history])
+
+
+def test_speed_keys_have_defaults_and_round_trip(tiny_vae):
+    defaults = load_spec(tiny_vae).train
+    assert (defaults.jit_compile, defaults.mixed_precision, defaults.steps_per_execution, defaults.distribute) == (
+        "auto", "none", 1, "none")
+    tiny_vae["train"].update(jit_compile=True, mixed_precision="bfloat16", steps_per_execution=4, distribute="mirrored")
+    spec = load_spec(tiny_vae)
+    assert load_spec(spec.to_dict()).train == spec.train
+    assert spec.train.jit_compile is True and spec.train.distribute == "mirrored"
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("jit_compile", "sometimes"), ("mixed_precision", "float8"), ("steps_per_execution", 0),
+     ("distribute", "horovod")],
+)
+def test_bad_speed_keys_name_the_key(tiny_vae, key, value):
+    tiny_vae["train"][key] = value
+    with pytest.raises(SpecError) as error:
+        load_spec(tiny_vae)
+    assert error.value.path.startswith(f"train.{key}")
+
+
+def test_jit_auto_means_xla_on_one_accelerator_only():
+    assert resolve_jit_compile("auto", "none", accelerator=True) is True
+    assert resolve_jit_compile("auto", "none", accelerator=False) is False
+    assert resolve_jit_compile("auto", "mirrored", accelerator=True) is False
+    assert resolve_jit_compile("auto", "none") is False  # this test machine has no GPU
+    assert resolve_jit_compile(False, "none", accelerator=True) is False
+    assert resolve_jit_compile(True, "multi_worker") is True
+
+
+def test_train_step_traces_once_per_run(tiny_vae):
+    # 240 examples in batches of 35: six full batches and a partial one; 4 steps per call: chunks of 4 and 3
+    result, trainer = train(tiny_vae, batch_size=35, steps_per_execution=4, jit_compile=False)
+    assert trainer.trace_count == 1
+    assert [epoch["step"] for epoch in result.history] == [7, 14, 21]
+
+
+def test_steps_per_execution_trains_the_same_model(tiny_vae):
+    one, _ = train(tiny_vae, batch_size=35, jit_compile=False)
+    many, _ = train(tiny_vae, batch_size=35, steps_per_execution=3, jit_compile=False)
+    np.testing.assert_allclose(losses(many), losses(one), rtol=1e-5)
+    for a, b in zip(one.model.weights, many.model.weights, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_xla_step_matches_the_graph_step(tiny_vae):
+    # deterministic autoencoder: XLA may draw other stateless random numbers than the graph kernels
+    tiny_vae.update(model="ae", prior=None, divergence="none")
+    graph, _ = train(tiny_vae, jit_compile=False)
+    xla, trainer = train(tiny_vae, jit_compile=True)
+    assert trainer.jit_compile is True and trainer.trace_count == 1
+    np.testing.assert_allclose(losses(xla), losses(graph), rtol=2e-3)  # XLA reassociates float sums
+
+
+def test_epoch_metrics_are_means_over_examples(tiny_vae):
+    # a deterministic autoencoder that does not learn: every epoch's mean equals a plain evaluation
+    tiny_vae.update(model="ae", prior=None, divergence="none")
+    result, trainer = train(tiny_vae, batch_size=35, optimizer={"type": "sgd", "learning_rate": 0.0}, jit_compile=False)
+    expected = trainer.evaluate(trainer.train_data)
+    for epoch in result.history:
+        assert epoch["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+        assert epoch["reconstruction"] == pytest.approx(expected["reconstruction"], rel=1e-5)
+
+
+@pytest.mark.parametrize("mode, compute, scaled", [("float16", "float16", True), ("bfloat16", "bfloat16", False)])
+def test_mixed_precision(tiny_vae, mode, compute, scaled):
+    result, trainer = train(tiny_vae, mixed_precision=mode, jit_compile=False)
+    model = result.model
+    dense = model.encoder.hidden_layers[0]
+    assert dense.compute_dtype == compute and dense.kernel.dtype == "float32"
+    assert isinstance(trainer.optimizers[0], keras.optimizers.LossScaleOptimizer) is scaled
+    x = trainer.train_data.x[:8]
+    q = model.posterior_distribution(x)
+    assert q.dtype == "float32" and model.likelihood_distribution(q.sample(seed=(1, 2))).dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the policy applied only while building
+    assert np.all(np.isfinite(losses(result)))
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def _run_worker(out: Path, distribute: str, cpus: int = 1, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(out), distribute, str(cpus)],
+        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _finish(process: subprocess.Popen, out: Path) -> dict:
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+    return json.loads(out.read_text())
+
+
+def _assert_same_training(a: dict, b: dict) -> None:
+    keys = [key for key in a["history"][0] if key not in ("seconds", "examples_per_second")]
+    assert keys == [key for key in b["history"][0] if key not in ("seconds", "examples_per_second")]
+    assert "critic_loss" in keys  # the divergence's own phase ran and reported its metric
+    # the poisoned critic step was skipped by every replica together, as on one device
+    assert [epoch["skipped_steps"] for epoch in a["history"]] == [1, 0]
+    for epoch_a, epoch_b in zip(a["history"], b["history"], strict=True):
+        for key in keys:
+            assert epoch_b[key] == pytest.approx(epoch_a[key], rel=1e-4, abs=1e-6), key
+    for weight_a, weight_b in zip(a["weights"], b["weights"], strict=True):
+        np.testing.assert_allclose(np.asarray(weight_b), np.asarray(weight_a), atol=1e-4)
+
+
+def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
+    out = tmp_path / "mirrored.json"
+    results = _finish(_run_worker(out, "mirrored", cpus=2), out)
+    assert results["one_device"]["replicas"] == 1 and results["distributed"]["replicas"] == 2
+    _assert_same_training(results["one_device"], results["distributed"])
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_multi_worker_on_localhost_matches_one_device(tmp_path):
+    import distributed_worker
+
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    outs = [tmp_path / f"worker{index}.json" for index in range(2)]
+    processes = [
+        _run_worker(out, "multi_worker", env={
+            "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        for index, out in enumerate(outs)
+    ]
+    try:
+        distributed_worker.register()
+        reference = distributed_worker.train("none")
+        results = [_finish(process, out)["distributed"] for process, out in zip(processes, outs, strict=True)]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [result["replicas"] for result in results] == [2, 2]
+    for result in results:
+        _assert_same_training(reference, result)
