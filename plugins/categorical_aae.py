@@ -139,7 +139,7 @@ class CategoricalAAE(Objective):
         )
 
     def class_logits(self, model, x):
-        return model.encoder(x)[:, -self.classes :]
+        return tf.cast(model.encoder(x)[:, -self.classes :], tf.float32)
 
     def exclusive_variables(self):
         return [*self.style_adversary.trainable_variables, *self.category_adversary.trainable_variables]
@@ -154,7 +154,8 @@ class CategoricalAAE(Objective):
             batch = model.preprocess(batch, seed)
             labels = class_indices(batch["y"])
             labelled = labels >= 0
-            logits = model.encoder(batch.get("x_input", batch["x"]), training=True)[:, -self.classes :]
+            params = model.encoder(batch.get("x_input", batch["x"]), training=True)
+            logits = tf.cast(params[:, -self.classes :], tf.float32)  # float32 under mixed precision
             cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)
             count = tf.reduce_sum(tf.cast(labelled, tf.float32))
             mean = tf.reduce_sum(tf.where(labelled, cross_entropy, 0.0)) / tf.maximum(count, 1.0)

@@ -345,7 +345,8 @@ class Adversarial(Weighted):
         return model.prior_distribution().sample(n, seed=seed)
 
     def _logits(self, z: tf.Tensor, batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        return self.discriminator(self.discriminator_input(z, batch), training=True)[:, 0]
+        logits = self.discriminator(self.discriminator_input(z, batch), training=True)[:, 0]
+        return tf.cast(logits, tf.float32)  # float32 losses under train.mixed_precision too
 
     def phases(self, model):
         def discriminator_loss(batch, seed):

@@ -189,3 +189,17 @@ def test_multi_worker_on_localhost_matches_one_device(tmp_path):
     assert [result["replicas"] for result in results] == [2, 2]
     for result in results:
         _assert_same_training(reference, result)
+
+
+@pytest.mark.parametrize("preset", ["categorical_aae", "m2"])
+def test_models_with_extra_networks_train_under_mixed_precision(tiny_vae, preset):
+    # discriminators (the categorical AAE has two, as every adversarial divergence builds them) and
+    # classifiers compute in bfloat16 too; their losses must still be float32
+    spec = {key: value for key, value in tiny_vae.items() if key not in ("encoder", "decoder", "likelihood",
+                                                                         "prior", "divergence", "posterior")}
+    spec.update(model=preset, latent_dim=12 if preset == "categorical_aae" else 2)
+    spec["data"] = {**spec["data"], "labelled": 20}
+    result, trainer = train(spec, mixed_precision="bfloat16", epochs=1, jit_compile=False)
+    assert result.model.encoder.compute_dtype == "bfloat16"
+    assert len(trainer.phases) == (6 if preset == "categorical_aae" else 1)
+    assert all(np.isfinite(value) for key, value in result.history[0].items() if key.endswith("loss"))
