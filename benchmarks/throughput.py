@@ -9,7 +9,9 @@ when that file is absent); plus a small convolutional VAE on a subset. Trained b
 
 - genkit through its spec path (``genkit.build`` + ``Trainer``; default settings and variants),
 - a minimal hand-written Keras 3 + TFP ``tf.function`` loop (what a user writes without genkit),
-- Pythae's trainer on PyTorch CPU, and a plain PyTorch loop (rows appear if torch/pythae import).
+- Pythae's trainer on PyTorch CPU, and a plain PyTorch loop (rows appear if torch/pythae import);
+- and genkit's IWAE evaluation (``genkit.evaluation``), in importance samples per second, to compare
+  with its training rate.
 
 Every configuration trains one warm-up epoch, then ``--rounds`` timed epochs; the rounds are
 interleaved (round 1 of every row, then round 2, ...) so that load from other processes falls on
@@ -130,6 +132,25 @@ def genkit_runner(spec_dict: dict) -> Callable[[], int]:
         spec.train.epochs = epoch  # fit() trains up to train.epochs: one more epoch per call
         trainer.fit(start_epoch=epoch)
         return len(data.train)
+
+    return run_epoch
+
+
+def iwae_runner(spec_dict: dict, examples: int, k: int) -> Callable[[], int]:
+    """One IWAE evaluation (``k`` importance samples of ``examples`` images) per call; returns the
+    number of (example, sample) pairs scored, each one encoder-free pass of the decoder and three log-densities."""
+    import genkit
+    from genkit.data import prepare_data
+    from genkit.evaluation import importance_weighted_log_likelihood
+
+    spec = genkit.load_spec(spec_dict)
+    data = prepare_data(spec)
+    model = genkit.build(spec, data.data_shape, data.condition_dim)
+    x = np.asarray(data.train.x[:examples] > 0.5, np.float32)
+
+    def run_epoch() -> int:
+        importance_weighted_log_likelihood(model, x, k=k)
+        return examples * k
 
     return run_epoch
 
@@ -334,6 +355,8 @@ def row_makers(args: argparse.Namespace, path: Path, workdir: Path) -> dict[str,
             "mlp", "tf", lambda: genkit_runner(genkit_spec(path, "mlp", None, steps_per_execution=args.spe))),
         "genkit mixed_precision=bfloat16": (
             "mlp", "tf", lambda: genkit_runner(genkit_spec(path, "mlp", None, mixed_precision="bfloat16"))),
+        f"genkit IWAE evaluation, k={args.iwae_k} (importance samples/s)": (
+            "iwae", "tf", lambda: iwae_runner(genkit_spec(path, "mlp", None), 1000, args.iwae_k)),
         "hand-written Keras+TFP loop": ("mlp", "tf", lambda: keras_runner(data(), "mlp", False)),
         "hand-written Keras+TFP loop, XLA": ("mlp", "tf", lambda: keras_runner(data(), "mlp", True)),
         "plain PyTorch loop": ("mlp", "torch", lambda: torch_runner(data(), "mlp")),
@@ -467,6 +490,12 @@ def report(rows: list[Row], gflops: float, data_name: str, args: argparse.Namesp
             f"genkit MLP VAE: {flops / 1e6:.2f} MFLOP per training example (6 x {mlp_multiply_adds():,} "
             f"multiply-adds); at {default.median:,.0f} examples/s that is {rate:.1f} GFLOP/s = "
             f"{100 * rate / gflops:.0f}% of the measured matmul rate")
+        iwae = next((row for row in rows if row.arch == "iwae"), None)
+        if iwae is not None:
+            lines.append(
+                f"IWAE evaluation (1,000 images, k={args.iwae_k}): {iwae.median:,.0f} importance samples/s "
+                f"= {iwae.median / default.median:.2f}x genkit's training examples/s (a sample is one decoder "
+                "pass and three log-densities; a training example is a forward and backward pass of both networks)")
     return "\n".join(lines)
 
 
@@ -485,6 +514,7 @@ def main() -> None:
     parser.add_argument("--spe", type=int, default=20, help="steps_per_execution of its row")
     parser.add_argument("--conv-examples", type=int, default=3072, help="training images for the conv rows")
     parser.add_argument("--no-conv", action="store_true", help="skip the conv VAE rows")
+    parser.add_argument("--iwae-k", type=int, default=100, help="importance samples of the IWAE row")
     parser.add_argument("--only", default="", help="comma-separated substrings: keep only matching rows")
     args = parser.parse_args()
     args.load = os.getloadavg()[0]

@@ -169,15 +169,20 @@ class Trainer:
         self.trace_count = 0
         self.jit_compile = resolve_jit_compile(train.jit_compile, train.distribute)
         self._train_tensors = as_tensors(train_data)
+        # autograph=False everywhere: the steps have no Python control flow on tensors, and
+        # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
         replica_step = self._replica_step_fn
-        self._replica_step = tf.function(replica_step, jit_compile=True) if self.jit_compile else replica_step
-        self._train_steps = tf.function(self._train_steps_fn)
+        self._replica_step = (tf.function(replica_step, jit_compile=True, autograph=False) if self.jit_compile
+                              else replica_step)
+        self._train_steps = tf.function(self._train_steps_fn, autograph=False)
         signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
             signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
         #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
-        self.train_step = tf.function(self._step, input_signature=[signature])
-        self.eval_step = tf.function(self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)])
+        self.train_step = tf.function(self._step, input_signature=[signature], autograph=False)
+        self.eval_step = tf.function(
+            self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)], autograph=False
+        )
 
     # --- the compiled step ----------------------------------------------------------------------
     def _replica_step_fn(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
@@ -253,9 +258,16 @@ class Trainer:
     def _train_steps_fn(self, iterator: Any, steps: tf.Tensor) -> dict[str, Any]:
         """``steps`` (>= 1) training steps on batches from ``iterator``, folded into one record (see :meth:`_fold`)."""
         self.trace_count += 1  # Python side effect: runs only while tracing
-        record = self._fold(self._step(next(iterator)))
-        for _ in tf.range(steps - 1):
-            record = self._fold(self._step(next(iterator)), record)
+        first = self._fold(self._step(next(iterator)))
+        if self.spec.train.steps_per_execution == 1:
+            return first
+        # the first step is folded outside the loop, so the record's structure (every metric of
+        # every phase) is known before it starts; the step is then traced a second time in the body
+        _, record = tf.while_loop(
+            lambda done, _: done < steps,
+            lambda done, record: (done + 1, self._fold(self._step(next(iterator)), record)),
+            (tf.constant(1), first),
+        )
         return record
 
     @staticmethod
