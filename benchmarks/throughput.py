@@ -436,6 +436,7 @@ def measure(args: argparse.Namespace, path: Path, workdir: Path) -> tuple[list[R
             print(f"  warmed up: {row.name}", file=sys.stderr, flush=True)
         for index in range(args.rounds):
             for row in rows[index % len(rows):] + rows[: index % len(rows)]:
+                time.sleep(args.pause)  # idle thread pools of the other rows stop spinning first
                 row.rates.append(ask(row.family, "epoch", row.name))
             print(f"  round {index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         gflops = max(gflops, ask("tf", "gflops"))
@@ -514,6 +515,7 @@ def main() -> None:
     parser.add_argument("--spe", type=int, default=20, help="steps_per_execution of its row")
     parser.add_argument("--conv-examples", type=int, default=3072, help="training images for the conv rows")
     parser.add_argument("--no-conv", action="store_true", help="skip the conv VAE rows")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds of idle time before each timed epoch")
     parser.add_argument("--iwae-k", type=int, default=100, help="importance samples of the IWAE row")
     parser.add_argument("--only", default="", help="comma-separated substrings: keep only matching rows")
     args = parser.parse_args()

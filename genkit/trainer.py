@@ -71,8 +71,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool | None = None) -> bool:
     """``train.jit_compile`` as a bool: ``auto`` means XLA on one GPU or TPU, off on CPUs and under a strategy.
 
-    On CPU, XLA made the benchmark VAEs slower, not faster (benchmarks/throughput.py: MLP and conv),
-    which is also why Keras' own ``jit_compile="auto"`` stays off on CPU-only machines; under
+    On CPU, XLA made genkit's benchmark VAEs slower, not faster (benchmarks/throughput.py, 2 cores:
+    MLP 7,573 vs 8,169 examples/s, conv 2,606 vs 4,615), as Keras' own ``jit_compile="auto"``
+    stays off on CPU-only machines; under
     ``tf.distribute`` the cross-replica reductions would have to compile too. ``accelerator``
     (whether a GPU or TPU is visible) is detected when not given.
     """
