@@ -58,6 +58,7 @@ DESCRIPTIONS: dict[str, str] = {
     "mmd": "MMD^2 between aggregate posterior and prior (IMQ kernel)",
     "linear_probe_accuracy": "logistic regression on posterior means, trained on the train split",
     "cluster_accuracy": "best-matching-cluster accuracy (Hungarian matching)",
+    "majority_cluster_accuracy": "accuracy when each cluster predicts its training majority label",
     "mig": "mutual information gap (Chen et al. 2018), discretised, mean over factors",
     "seconds": "wall time of the evaluation",
 }
@@ -259,13 +260,17 @@ def evaluate(
         results["mmd"] = latent_metrics.mmd_squared(summary["draws"][:n], prior_draws)
 
     if arrays.y is not None and arrays.y.ndim == 1:
+        clusters = np.asarray(model.classify(x)) if model.has_classifier else None
         if train is not None and train.y is not None:
-            train_means = _posterior_summaries(model, evaluation_inputs(model, train.x, seed + 1), batch_size,
-                                               seed)["means"]
+            train_x = evaluation_inputs(model, train.x, seed + 1)
+            train_means = _posterior_summaries(model, train_x, batch_size, seed)["means"]
             results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
                 train_means, train.y, summary["means"], arrays.y)
-        if model.has_classifier:
-            results["cluster_accuracy"] = latent_metrics.cluster_accuracy(arrays.y, np.asarray(model.classify(x)))
+            if clusters is not None:
+                results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
+                    train.y, np.asarray(model.classify(train_x)), arrays.y, clusters)
+        if clusters is not None:
+            results["cluster_accuracy"] = latent_metrics.cluster_accuracy(arrays.y, clusters)
     if arrays.factors is not None and model.latent_dim >= 2:
         mig, gaps = latent_metrics.mutual_information_gap(summary["means"], arrays.factors)
         results["mig"] = mig

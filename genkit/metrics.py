@@ -1,4 +1,4 @@
-"""Latent-space metrics on plain arrays: active units, MMD, MIG, cluster accuracy, linear probe.
+"""Latent-space metrics on plain arrays: active units, MMD, MIG, cluster accuracies, linear probe.
 
 Each function takes numpy arrays (codes, labels, factors) and returns numbers, so it can be
 tested on synthetic codes with known answers and reused on any model's ``encode`` output.
@@ -119,6 +119,26 @@ def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
     np.add.at(counts, (clusters, labels), 1.0)
     rows, columns = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, columns].sum() / len(labels))
+
+
+def majority_cluster_accuracy(
+    train_labels: np.ndarray, train_clusters: np.ndarray, test_labels: np.ndarray, test_clusters: np.ndarray
+) -> float:
+    """Test accuracy when each cluster predicts the majority label of the training examples in it.
+
+    The many-to-one evaluation of Makhzani et al. (2016, section 6) for clusterings with more
+    clusters than classes (16 clusters for 10 digits), where a one-to-one map (``cluster_accuracy``)
+    would leave clusters unmatched. Test examples in a cluster no training example fell into count
+    as wrong; training labels < 0 (unlabelled) are ignored.
+    """
+    train_labels, train_clusters = np.asarray(train_labels), np.asarray(train_clusters)
+    labelled = train_labels >= 0
+    majority = {
+        cluster: np.bincount(train_labels[labelled & (train_clusters == cluster)]).argmax()
+        for cluster in np.unique(train_clusters[labelled])
+    }
+    predicted = np.array([majority.get(cluster, -1) for cluster in np.asarray(test_clusters)])
+    return float(np.mean(predicted == np.asarray(test_labels)))
 
 
 def linear_probe_accuracy(

@@ -31,6 +31,14 @@ def _check_split(latent_dim: int, classes: int) -> None:
         raise ValueError(f"latent_dim ({latent_dim}) must be the style size plus classes ({classes}), classes >= 2")
 
 
+def imbalance_of(logits: tf.Tensor) -> tf.Tensor:
+    """KL(u || uniform) of the mean category distribution u over a batch of logits ``[N, K]``:
+    0 when the batch uses the K categories equally, log K when it puts everything in one."""
+    usage = tf.reduce_mean(tf.nn.softmax(logits), axis=0)
+    classes = tf.cast(tf.shape(logits)[-1], usage.dtype)
+    return tf.reduce_sum(usage * (tf.math.log(tf.maximum(usage, 1e-12)) + tf.math.log(classes)))
+
+
 class StyleAndCategory(Posterior):
     """Deterministic code ``[style, softmax(logits)]``: the last ``classes`` encoder outputs are
     the category's logits (the AAE's q(y|x)), the others the style.
@@ -113,6 +121,13 @@ class CategoricalAAE(Objective):
         generator_optimizer: optimizer of both generator phases (default: the spec's train.optimizer).
         classifier_optimizer: optimizer of the classification phase (default: train.optimizer).
         supervised_weight: multiplier of the classification loss (0: unsupervised clustering).
+        balance: multiplier of the cluster balance term, KL(mean of q(y|x) over the batch || uniform),
+            added to the classification phase. Clustering needs it: without it the generator phase
+            pushes every code to the one-hot corner nearest to where the untrained encoder puts all
+            images (the same corner), and once the softmax saturates its gradient vanishes, so
+            neither the discriminator nor the reconstruction can move images to the other clusters.
+            The term enforces from the first step the uniform cluster use that the category
+            discriminator would otherwise only demand after the collapse.
     """
 
     def __init__(
@@ -124,11 +139,13 @@ class CategoricalAAE(Objective):
         generator_optimizer: OptimizerSpec | None = None,
         classifier_optimizer: OptimizerSpec | None = None,
         supervised_weight: float = 1.0,
+        balance: float = 0.0,
     ):
         super().__init__()
         _check_split(latent_dim, classes)
         self.classes = classes
         self.supervised_weight = supervised_weight
+        self.balance = balance
         options = {"hidden": hidden, "discriminator_optimizer": discriminator_optimizer,
                    "generator_optimizer": generator_optimizer}
         style = latent_dim - classes
@@ -152,14 +169,19 @@ class CategoricalAAE(Objective):
 
         def classification_loss(batch, seed):
             batch = model.preprocess(batch, seed)
-            labels = class_indices(batch["y"])
-            labelled = labels >= 0
             params = model.encoder(batch.get("x_input", batch["x"]), training=True)
             logits = tf.cast(params[:, -self.classes :], tf.float32)  # float32 under mixed precision
-            cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)
-            count = tf.reduce_sum(tf.cast(labelled, tf.float32))
-            mean = tf.reduce_sum(tf.where(labelled, cross_entropy, 0.0)) / tf.maximum(count, 1.0)
-            return {"loss": self.supervised_weight * mean, "cross_entropy": mean}
+            imbalance = imbalance_of(logits)
+            if "y" in batch:
+                labels = class_indices(batch["y"])
+                labelled = labels >= 0
+                cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(labels, 0), logits)
+                count = tf.reduce_sum(tf.cast(labelled, tf.float32))
+                mean = tf.reduce_sum(tf.where(labelled, cross_entropy, 0.0)) / tf.maximum(count, 1.0)
+            else:  # data without labels: clustering only
+                mean = tf.zeros([])
+            return {"loss": self.supervised_weight * mean + self.balance * imbalance, "cross_entropy": mean,
+                    "imbalance": imbalance}
 
         def encoder_variables() -> list[tf.Variable]:
             return [*model.encoder.trainable_variables, *model.posterior_head.trainable_variables]

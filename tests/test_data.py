@@ -23,6 +23,14 @@ def test_shapes_are_deterministic_with_known_factors():
     assert not np.array_equal(test.x[:20], a.x[:20])
 
 
+def test_shapes_can_be_upright_and_centred_with_the_other_factors_unchanged():
+    free = Shapes(size=16, n_train=50, seed=3).load("train").factors
+    fixed = Shapes(size=16, n_train=50, seed=3, rotate=False, centred=True).load("train")
+    np.testing.assert_array_equal(fixed.factors[:, :2], free[:, :2])  # shape and scale
+    np.testing.assert_array_equal(fixed.factors[:, 2:], np.tile([0.0, 0.5, 0.5], (50, 1)))
+    np.testing.assert_array_equal(fixed.x, draw_shapes(fixed.factors, 16))
+
+
 def test_shape_areas_match_their_geometry():
     # square half-width 0.8*scale -> area 2.56 s^2; ellipse semi-axes s, 0.6 s -> 0.6 pi s^2
     scale = 0.3

@@ -202,6 +202,22 @@ def test_cluster_accuracy_sees_through_a_permuted_labelling():
                                                                                      .argmax()))
 
 
+def test_majority_cluster_accuracy_maps_each_cluster_to_its_training_majority():
+    # clusters 0, 1 hold class 0 (cluster 1 with one class-1 stray), 2 holds class 1, 3 class 2;
+    # cluster 4 has only an unlabelled training example, so its test example is wrong
+    train_labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, -1])
+    train_clusters = np.array([0, 0, 1, 1, 1, 2, 2, 3, 4])
+    test_labels = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    test_clusters = np.array([0, 1, 1, 2, 3, 2, 4, 5])
+    # right: (0 -> 0), (1 -> 0), (2 -> 1), (3 -> 2); wrong: 1 in cluster 1, 2 in cluster 2, clusters 4, 5
+    accuracy = metrics.majority_cluster_accuracy(train_labels, train_clusters, test_labels, test_clusters)
+    assert accuracy == 4 / 8
+    labels = np.random.default_rng(0).integers(0, 3, 300)
+    split = np.repeat([0, 1], 150)  # two clusters per class: many-to-one is exact, one-to-one is not
+    assert metrics.majority_cluster_accuracy(labels, 2 * labels + split, labels, 2 * labels + split[::-1]) == 1.0
+    assert metrics.cluster_accuracy(labels, 2 * labels + split) < 0.6
+
+
 def test_linear_probe_separates_separable_codes_and_guesses_on_noise():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 4, (4, 8))
