@@ -117,13 +117,13 @@ def genkit_spec(path: Path, arch: str, limit: int | None, **train: Any) -> dict:
 
 def genkit_runner(spec_dict: dict) -> Callable[[], int]:
     """One training epoch per call through genkit's Trainer; returns the examples trained on."""
-    import genkit
-    from genkit.data import prepare_data
+    from genkit.runs import prepare
+    from genkit.spec import load_spec
     from genkit.trainer import Trainer
 
-    spec = genkit.load_spec(spec_dict)
-    data = prepare_data(spec)
-    trainer = Trainer(genkit.build(spec, data.data_shape, data.condition_dim), spec, data.train)
+    spec = load_spec(spec_dict)
+    data, model = prepare(spec)
+    trainer = Trainer(model, spec, data.train)
     epoch = 0
 
     def run_epoch() -> int:
@@ -138,14 +138,13 @@ def genkit_runner(spec_dict: dict) -> Callable[[], int]:
 
 def iwae_runner(spec_dict: dict, examples: int, k: int) -> Callable[[], int]:
     """One IWAE evaluation (``k`` importance samples of ``examples`` images) per call; returns the
-    number of (example, sample) pairs scored, each one encoder-free pass of the decoder and three log-densities."""
-    import genkit
-    from genkit.data import prepare_data
+    number of (example, sample) pairs scored, each one decoder pass and three log-densities (the
+    encoder runs once per image)."""
     from genkit.evaluation import importance_weighted_log_likelihood
+    from genkit.runs import prepare
+    from genkit.spec import load_spec
 
-    spec = genkit.load_spec(spec_dict)
-    data = prepare_data(spec)
-    model = genkit.build(spec, data.data_shape, data.condition_dim)
+    data, model = prepare(load_spec(spec_dict))
     x = np.asarray(data.train.x[:examples] > 0.5, np.float32)
 
     def run_epoch() -> int:

@@ -252,8 +252,9 @@ class Objective(keras.layers.Layer):
         """Variables trained only by this objective's own phases (left out of the main phase)."""
         return []
 
-    def class_logits(self, model: Any, x: tf.Tensor) -> tf.Tensor:
-        """Unnormalised class scores ``[batch, classes]`` for ``model.classify``."""
+    def class_logits(self, model: Any, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Unnormalised class scores ``[batch, classes]`` (float32) for ``model.classify`` and the
+        objective's own losses (``training=True``)."""
         raise GenkitError(f"objective '{type(self).__name__}' has no classifier, so the model cannot classify")
 
 

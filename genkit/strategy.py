@@ -75,10 +75,16 @@ def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Datase
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
+def _context_of_several_replicas() -> tf.distribute.ReplicaContext | None:
+    """The replica context when code runs on one of several replicas; None on one replica or outside ``run``."""
+    context = tf.distribute.get_replica_context()
+    return None if context is None or context.num_replicas_in_sync == 1 else context
+
+
 def replica_seed(seed: tf.Tensor) -> tf.Tensor:
     """The stateless seed of this replica: ``seed`` itself on one replica, else folded with the replica id."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    context = _context_of_several_replicas()
+    if context is None:
         return seed
     replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
     return tf.random.experimental.stateless_fold_in(seed, replica)
@@ -87,16 +93,16 @@ def replica_seed(seed: tf.Tensor) -> tf.Tensor:
 def global_share(local_examples: tf.Tensor) -> tf.Tensor:
     """This replica's fraction of the examples in the global batch (1 on one replica)."""
     local = tf.cast(local_examples, tf.float32)
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    context = _context_of_several_replicas()
+    if context is None:
         return tf.ones_like(local)
     return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
 
 
 def on_every_replica(flag: tf.Tensor) -> tf.Tensor:
     """Whether a boolean holds on every replica (the same answer on all of them; ``flag`` on one replica)."""
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    context = _context_of_several_replicas()
+    if context is None:
         return flag
     failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(flag), tf.float32))
     return tf.equal(failures, 0.0)

@@ -155,8 +155,10 @@ class CategoricalAAE(Objective):
             None if classifier_optimizer is None else OptimizerSpec.model_validate(classifier_optimizer).model_dump()
         )
 
-    def class_logits(self, model, x):
-        return tf.cast(model.encoder(x)[:, -self.classes :], tf.float32)
+    def class_logits(self, model, x, training=False):
+        """The category logits q(y|x): the encoder's last ``classes`` outputs, in float32 whatever
+        precision the encoder computes in."""
+        return tf.cast(model.encoder(x, training=training)[:, -self.classes :], tf.float32)
 
     def exclusive_variables(self):
         return [*self.style_adversary.trainable_variables, *self.category_adversary.trainable_variables]
@@ -169,8 +171,7 @@ class CategoricalAAE(Objective):
 
         def classification_loss(batch, seed):
             batch = model.preprocess(batch, seed)
-            params = model.encoder(batch.get("x_input", batch["x"]), training=True)
-            logits = tf.cast(params[:, -self.classes :], tf.float32)  # float32 under mixed precision
+            logits = self.class_logits(model, batch.get("x_input", batch["x"]), training=True)
             imbalance = imbalance_of(logits)
             if "y" in batch:
                 labels = class_indices(batch["y"])

@@ -87,8 +87,9 @@ class M2(Objective):
         self.alpha = alpha
         self.classifier = MLPEncoder(data_shape, self.num_classes, hidden=hidden, activation=activation)
 
-    def class_logits(self, model, x):
-        return tf.cast(self.classifier(x), tf.float32)
+    def class_logits(self, model, x, training=False):
+        """The classifier's logits of q(y|x), in float32 whatever precision it computes in."""
+        return tf.cast(self.classifier(x, training=training), tf.float32)
 
     def loss_terms(self, model, batch, seed, training=True):
         data_seed, terms_seed = split_seed(seed, 2)
@@ -98,7 +99,7 @@ class M2(Objective):
         labels = class_indices(batch["y"])
         size = tf.shape(labels)[0]
         labelled = labels >= 0
-        logits = tf.cast(self.classifier(x_input, training=training), tf.float32)  # float32 under mixed precision
+        logits = self.class_logits(model, x_input, training)
         log_q_y = tf.nn.log_softmax(logits)
         # every example under every class: rows ordered class-major, [K * batch]
         every_class = tf.repeat(tf.range(k), size)
