@@ -7,7 +7,7 @@ The model: a 784-512-256-20 MLP VAE (decoder mirrored), Bernoulli likelihood, ba
 on the MNIST training images of ``../shared/data/mnist.npz`` (random images of the same shape
 when that file is absent); plus a small convolutional VAE on a subset. Trained by:
 
-- genkit through its spec path (``genkit.build`` + ``Trainer``; default settings and variants),
+- genkit through its spec path (``genkit.runs.prepare`` + ``Trainer``; default settings and variants),
 - a minimal hand-written Keras 3 + TFP ``tf.function`` loop (what a user writes without genkit),
 - Pythae's trainer on PyTorch CPU, and a plain PyTorch loop (rows appear if torch/pythae import);
 - and genkit's IWAE evaluation (``genkit.evaluation``), in importance samples per second, to compare
@@ -511,7 +511,7 @@ def _version(module: str) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per configuration")
-    parser.add_argument("--spe", type=int, default=20, help="steps_per_execution of its row")
+    parser.add_argument("--spe", type=int, default=1, help="steps_per_execution of its row (the default is auto)")
     parser.add_argument("--conv-examples", type=int, default=3072, help="training images for the conv rows")
     parser.add_argument("--no-conv", action="store_true", help="skip the conv VAE rows")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds of idle time before each timed epoch")

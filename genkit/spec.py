@@ -51,8 +51,8 @@ class TrainSpec(_Strict):
     ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU, off on CPUs and
     under a distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
     scaling) or bfloat16, distributions stay float32. ``steps_per_execution``: training steps per
-    call of the compiled function. ``distribute``: the ``tf.distribute`` strategy
-    (docs/distributed.md).
+    call of the compiled function (``auto``: doubled while a call takes under 0.1 s).
+    ``distribute``: the ``tf.distribute`` strategy (docs/distributed.md).
     """
 
     epochs: pydantic.PositiveInt = 10
@@ -69,7 +69,7 @@ class TrainSpec(_Strict):
     # Speed and scale (genkit.trainer, genkit.precision, genkit.strategy).
     jit_compile: bool | Literal["auto"] = "auto"
     mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
-    steps_per_execution: pydantic.PositiveInt = 1
+    steps_per_execution: pydantic.PositiveInt | Literal["auto"] = "auto"
     distribute: Literal["none", "mirrored", "multi_worker", "tpu"] = "none"
 
     @pydantic.model_validator(mode="after")

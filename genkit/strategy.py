@@ -3,7 +3,8 @@
 The trainer runs each training step through ``strategy.run`` whatever the strategy (the default
 strategy of ``none`` adds nothing), so one code path serves one device and many:
 
-- every replica gets its slice of the global batch (``experimental_distribute_dataset``);
+- every replica trains on its contiguous slice of the global batch (:func:`replica_slice`; every
+  worker gathers the same global batch from its own copy of the data);
 - each replica's loss is its local batch mean times its share of the global batch, so the
   gradients Keras sums over replicas are the gradients of the mean over the *global* batch, also
   when the last batch of an epoch splits unevenly (a replica may even get no example);
@@ -66,19 +67,26 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown train.distribute {kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
-    """``dataset`` (of global batches) split across the strategy's replicas, sharded by data."""
-    if strategy.num_replicas_in_sync == 1:
-        return dataset
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return strategy.experimental_distribute_dataset(dataset.with_options(options))
-
-
 def _context_of_several_replicas() -> tf.distribute.ReplicaContext | None:
     """The replica context when code runs on one of several replicas; None on one replica or outside ``run``."""
     context = tf.distribute.get_replica_context()
     return None if context is None or context.num_replicas_in_sync == 1 else context
+
+
+def replica_slice(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """This replica's contiguous slice of a global batch (the whole batch on one replica).
+
+    Replica ``i`` of ``n`` gets rows ``[i * k, (i + 1) * k)`` with ``k = ceil(size / n)``, cut at the
+    end of the batch, so an uneven last batch leaves the last replicas fewer rows or none.
+    """
+    context = _context_of_several_replicas()
+    if context is None:
+        return batch
+    size = tf.shape(next(iter(batch.values())))[0]
+    per_replica = -(-size // context.num_replicas_in_sync)
+    low = tf.minimum(tf.cast(context.replica_id_in_sync_group, tf.int32) * per_replica, size)
+    high = tf.minimum(low + per_replica, size)
+    return {key: value[low:high] for key, value in batch.items()}
 
 
 def replica_seed(seed: tf.Tensor) -> tf.Tensor:

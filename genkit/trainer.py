@@ -2,10 +2,13 @@
 
 Phases come from the model (main phase) and its divergence or objective (e.g. discriminator and
 generator phases), each with its own optimizer, so a new adversarial regulariser needs no
-trainer change. Batches are drawn in a seeded order per epoch, gathered from tensors made once
-per run. One call of the compiled function runs ``train.steps_per_execution`` steps and returns
-per-example sums of every metric; it traces once per run. Distribution lives in
-:mod:`genkit.strategy`, mixed precision in :mod:`genkit.precision`.
+trainer change. Batches are drawn in a seeded order per epoch and gathered inside the compiled
+function from tensors made once per run (no ``tf.data`` iterator between steps). One call of the
+compiled function runs several steps (``train.steps_per_execution``, by default sized so a call
+lasts about :data:`AUTO_CALL_SECONDS`) in a ``tf.while_loop`` and returns per-example sums of
+every metric; it traces once per run. With ``jit_compile`` on one device the whole call, loop and
+gathers included, is one XLA computation. Distribution lives in :mod:`genkit.strategy`, mixed
+precision in :mod:`genkit.precision`.
 
 NaN guard: inside the compiled step each phase's update is applied only when its loss terms and
 gradients are finite on every replica (``tf.cond``), so a bad batch never reaches the weights or
@@ -63,6 +66,10 @@ def batches(data: ArrayData | Tensors, batch_size: int, order: np.ndarray | None
     )
 
 
+#: With ``steps_per_execution: auto``, the chunk of steps per compiled call doubles until a call lasts this long.
+AUTO_CALL_SECONDS = 0.2
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The shuffled example order of one epoch, a pure function of (seed, epoch)."""
     return np.random.default_rng([seed, 1000 + epoch]).permutation(n)
@@ -94,12 +101,23 @@ def _weighted_means(outputs: list[dict[str, Any]], sizes: list[int]) -> dict[str
 def _all_finite(tensors: Sequence[Any]) -> tf.Tensor:
     """One boolean: every value of every tensor (or IndexedSlices) is finite.
 
-    Checked through the sum of all values, one reduction per tensor and no boolean copy of the
-    gradients: a NaN or infinity anywhere makes the sum non-finite. (A sum of finite values can
-    overflow float32 only with gradients beyond 1e38 / size, which are treated as bad too.)
+    Checked through the sum of all values and no boolean copy of the gradients: a NaN or infinity
+    anywhere makes the sum non-finite. (A sum of finite values can overflow float32 only with
+    gradients beyond 1e38 / size, which are treated as bad too.) Each tensor is summed as a
+    matrix-vector product with ones: XLA's CPU reductions are scalar loops, its dots are
+    vectorised, and with the check on the update's critical path this was the cheaper one
+    (benchmarks/throughput.py, docs/distributed.md).
     """
-    sums = [tf.reduce_sum(tf.cast(getattr(t, "values", t), tf.float32)) for t in tensors]
+    sums = [_sum_of(tf.cast(getattr(tensor, "values", tensor), tf.float32)) for tensor in tensors]
     return tf.math.is_finite(tf.add_n(sums)) if sums else tf.constant(True)
+
+
+def _sum_of(values: tf.Tensor) -> tf.Tensor:
+    """The sum of a float32 tensor, as a matrix-vector product with ones when its last axis is known."""
+    width = values.shape[-1] if values.shape.rank else None
+    if not width:
+        return tf.reduce_sum(values)
+    return tf.reduce_sum(tf.matmul(tf.reshape(values, (-1, width)), tf.ones((width, 1))))
 
 
 def _public(outputs: Tensors) -> Tensors:
@@ -174,13 +192,20 @@ class Trainer:
         self.stop_training = False
         self.trace_count = 0
         self.jit_compile = resolve_jit_compile(train.jit_compile, train.distribute)
-        self._train_tensors = as_tensors(train_data)
+        self._train_tensors = {key: tf.Variable(value, trainable=False, name=f"train_{key}")
+                               for key, value in as_tensors(train_data).items()}
+        #: Steps per compiled call: the spec's number, or (``auto``) grown by :meth:`_grow_chunk`.
+        self.chunk_steps = 1 if train.steps_per_execution == "auto" else train.steps_per_execution
+        # On one replica XLA compiles the whole call (loop, gathers, steps): compiling only the step
+        # inside a graph loop left most of its speed on the table. Across replicas only the
+        # replica's step compiles (the strategy's collectives and merge calls stay outside).
+        self._whole_call_xla = self.jit_compile and self.strategy.num_replicas_in_sync == 1
         # autograph=False everywhere: the steps have no Python control flow on tensors, and
         # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
-        replica_step = self._replica_step_fn
-        self._replica_step = (tf.function(replica_step, jit_compile=True, autograph=False) if self.jit_compile
-                              else replica_step)
-        self._train_steps = tf.function(self._train_steps_fn, autograph=False)
+        compute = self._replica_compute_fn
+        self._replica_compute = (tf.function(compute, jit_compile=True, autograph=False)
+                                 if self.jit_compile and not self._whole_call_xla else compute)
+        self._train_steps = tf.function(self._train_steps_fn, jit_compile=self._whole_call_xla, autograph=False)
         signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
             signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
@@ -191,8 +216,12 @@ class Trainer:
         )
 
     # --- the compiled step ----------------------------------------------------------------------
-    def _replica_step_fn(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
-        """Every phase on this replica's slice of the batch: (metric means, example count, step flags)."""
+    def _replica_step(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        """Every phase on this replica's slice of the global batch (see :meth:`_replica_compute_fn`)."""
+        return self._replica_compute(strategy.replica_slice(batch), seed)
+
+    def _replica_compute_fn(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        """Every phase on this replica's batch: (metric means, example count, step flags)."""
         examples = tf.shape(batch["x"])[0]
         share = strategy.global_share(examples)
         seeds = split_seed(strategy.replica_seed(seed), len(self.phases))
@@ -261,17 +290,33 @@ class Trainer:
         outputs["_step"] = tf.convert_to_tensor(self.model.step_counter)
         return outputs
 
-    def _train_steps_fn(self, iterator: Any, steps: tf.Tensor) -> dict[str, Any]:
-        """``steps`` (>= 1) training steps on batches from ``iterator``, folded into one record (see :meth:`_fold`)."""
+    def _train_steps_fn(self, order: tf.Tensor, start: tf.Tensor, steps: tf.Tensor,
+                        batch_size: int | None = None) -> dict[str, Any]:
+        """Steps ``start, ..., start + steps - 1`` (``steps`` >= 1) of the epoch whose example order
+        is ``order``, folded into one record (see :meth:`_fold`).
+
+        Step ``i`` trains on the examples ``order[i * B : (i + 1) * B]`` (B the spec's batch size;
+        the last step may have fewer), gathered here from the training tensors. ``batch_size`` is
+        the static size of every batch of this call, which XLA needs; None sizes each batch in
+        the graph (the last one of an epoch may be partial), and the function traces once per run.
+        """
         self.trace_count += 1  # Python side effect: runs only while tracing
-        first = self._fold(self._step(next(iterator)))
+        size, total = self.spec.train.batch_size, tf.shape(order)[0]
+
+        def step_at(index: tf.Tensor) -> Tensors:
+            low = index * size
+            count = tf.minimum(size, total - low) if batch_size is None else batch_size
+            rows = tf.gather(order, low + tf.range(count))  # XLA would make tf.slice's start a compile-time constant
+            return self._step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
+
+        first = self._fold(step_at(start))
         if self.spec.train.steps_per_execution == 1:
             return first
         # the first step is folded outside the loop, so the record's structure (every metric of
         # every phase) is known before it starts; the step is then traced a second time in the body
         _, record = tf.while_loop(
             lambda done, _: done < steps,
-            lambda done, record: (done + 1, self._fold(self._step(next(iterator)), record)),
+            lambda done, record: (done + 1, self._fold(step_at(start + done), record)),
             (tf.constant(1), first),
         )
         return record
@@ -337,6 +382,27 @@ class Trainer:
             sizes.append(int(batch["x"].shape[0]))
         return _weighted_means(outputs, sizes)
 
+    def _next_call(self, done: int, total: int) -> tuple[int, int | None]:
+        """(steps, static batch size or None) of the next compiled call after ``done`` of ``total`` steps.
+
+        Under whole-call XLA every batch of a call must have one static size, so the epoch's last
+        partial batch gets a call (and an XLA compilation) of its own.
+        """
+        steps = min(self.chunk_steps, total - done)
+        if not self._whole_call_xla:
+            return steps, None
+        size, examples = self.spec.train.batch_size, len(self.train_data)
+        full = examples // size
+        if done < full:
+            return min(steps, full - done), size
+        return 1, examples - full * size
+
+    def _grow_chunk(self, seconds: float, steps: int) -> None:
+        """With ``steps_per_execution: auto``, double the steps per call while a call of ``steps`` is short."""
+        short = seconds < AUTO_CALL_SECONDS / 2
+        if self.spec.train.steps_per_execution == "auto" and steps == self.chunk_steps and short:
+            self.chunk_steps *= 2
+
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(*args)
@@ -366,16 +432,16 @@ class Trainer:
         self.progress = progress
         self._call("on_epoch_begin", epoch)
         started, examples_before = time.perf_counter(), progress.examples
-        order = epoch_order(len(self.train_data), train.seed, epoch)[progress.examples :]
-        dataset = batches(self._train_tensors, train.batch_size, order)
-        iterator = iter(strategy.distribute_dataset(self.strategy, dataset))
-        remaining = -(-len(order) // train.batch_size)
-        while remaining > 0:
-            steps = min(train.steps_per_execution, remaining)
-            record = _to_host(self._train_steps(iterator, tf.constant(steps, tf.int32)))
+        order = tf.constant(epoch_order(len(self.train_data), train.seed, epoch), tf.int32)
+        total = -(-len(self.train_data) // train.batch_size)
+        while progress.steps < total:
+            steps, batch_size = self._next_call(progress.steps, total)
+            called = time.perf_counter()
+            record = _to_host(self._train_steps(order, tf.constant(progress.steps, tf.int32),
+                                                tf.constant(steps, tf.int32), batch_size))
+            self._grow_chunk(time.perf_counter() - called, steps)
             first = progress.steps + 1
             progress.add(record, steps)
-            remaining -= steps
             self._check_finite(epoch, record)
             applied = record["applied"]
             shown = record["sums"]["loss"] / applied if applied else None

@@ -79,11 +79,12 @@ def test_sigint_mid_epoch_checkpoints_after_the_step_and_resumes_exactly(tmp_pat
     out = tmp_path / "run"
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match=rf"resume with: genkit resume {out}"):
-        train(_spec(), out, progress=False, callbacks=[_SignalAtStep(8)])
+        train(_spec(steps_per_execution=2), out, progress=False, callbacks=[_SignalAtStep(8)])
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
     latest = CheckpointManager(out).read(CheckpointManager(out).paths()[-1])
-    # The signal came after step 8 (epoch 2, batch 2); the Checkpointer saw it at step 9's end.
-    assert (latest.epoch, latest.step, latest.partial.steps) == (1, 9, 3)
+    # The signal came after step 8 (epoch 2, batch 2); the Checkpointer saw it at step 9's end,
+    # when the compiled call of steps 9 and 10 had run: the checkpoint holds both.
+    assert (latest.epoch, latest.step, latest.partial.steps) == (1, 10, 4)
     assert len(metric_rows(out)) == 1
     train(_spec(), out, resume=True, progress=False)
     assert_same_run(out, reference)

@@ -22,7 +22,7 @@ from genkit.errors import SpecError
 from genkit.runs import RunResult
 from genkit.runs import train as run_training
 from genkit.spec import load_spec
-from genkit.trainer import resolve_jit_compile
+from genkit.trainer import AUTO_CALL_SECONDS, resolve_jit_compile
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 METRICS = ("loss", "reconstruction", "divergence")
@@ -49,7 +49,7 @@ def losses(result: RunResult) -> np.ndarray:
 def test_speed_keys_have_defaults_and_round_trip(tiny_vae):
     defaults = load_spec(tiny_vae).train
     assert (defaults.jit_compile, defaults.mixed_precision, defaults.steps_per_execution, defaults.distribute) == (
-        "auto", "none", 1, "none")
+        "auto", "none", "auto", "none")
     tiny_vae["train"].update(jit_compile=True, mixed_precision="bfloat16", steps_per_execution=4, distribute="mirrored")
     spec = load_spec(tiny_vae)
     assert load_spec(spec.to_dict()).train == spec.train
@@ -84,12 +84,26 @@ def test_train_step_traces_once_per_run(tiny_vae):
     assert [epoch["step"] for epoch in result.history] == [7, 14, 21]
 
 
-def test_steps_per_execution_trains_the_same_model(tiny_vae):
-    one, _ = train(tiny_vae, batch_size=35, jit_compile=False)
-    many, _ = train(tiny_vae, batch_size=35, steps_per_execution=3, jit_compile=False)
+@pytest.mark.parametrize("steps_per_execution", [3, "auto"])
+def test_steps_per_execution_trains_the_same_model(tiny_vae, steps_per_execution):
+    one, _ = train(tiny_vae, batch_size=35, steps_per_execution=1, jit_compile=False)
+    many, _ = train(tiny_vae, batch_size=35, steps_per_execution=steps_per_execution, jit_compile=False)
     np.testing.assert_allclose(losses(many), losses(one), rtol=1e-5)
     for a, b in zip(one.model.weights, many.model.weights, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_auto_steps_per_execution_doubles_while_calls_are_short(tiny_vae):
+    _, trainer = train(tiny_vae, epochs=1, jit_compile=False)
+    trainer.chunk_steps = 4
+    trainer._grow_chunk(seconds=0.01, steps=4)
+    assert trainer.chunk_steps == 8
+    trainer._grow_chunk(seconds=0.01, steps=3)  # an epoch's shorter last call says nothing about speed
+    trainer._grow_chunk(seconds=AUTO_CALL_SECONDS, steps=8)  # long enough
+    assert trainer.chunk_steps == 8
+    _, fixed = train(tiny_vae, epochs=1, steps_per_execution=4, jit_compile=False)
+    fixed._grow_chunk(seconds=0.01, steps=4)
+    assert fixed.chunk_steps == 4
 
 
 def test_xla_step_matches_the_graph_step(tiny_vae):
@@ -99,6 +113,18 @@ def test_xla_step_matches_the_graph_step(tiny_vae):
     xla, trainer = train(tiny_vae, jit_compile=True)
     assert trainer.jit_compile is True and trainer.trace_count == 1
     np.testing.assert_allclose(losses(xla), losses(graph), rtol=2e-3)  # XLA reassociates float sums
+
+
+def test_xla_trains_a_partial_last_batch_in_a_call_of_its_own(tiny_vae):
+    # 240 examples in batches of 35: XLA compiles the six full batches' loop and the last batch of 30 apart
+    tiny_vae.update(model="ae", prior=None, divergence="none")
+    graph, _ = train(tiny_vae, batch_size=35, jit_compile=False)
+    xla, trainer = train(tiny_vae, batch_size=35, steps_per_execution=4, jit_compile=True)
+    assert trainer.trace_count == 2
+    assert trainer._next_call(0, 7) == (4, 35) and trainer._next_call(4, 7) == (2, 35)
+    assert trainer._next_call(6, 7) == (1, 30)
+    assert [epoch["step"] for epoch in xla.history] == [7, 14, 21]
+    np.testing.assert_allclose(losses(xla), losses(graph), rtol=2e-3)
 
 
 def test_epoch_metrics_are_means_over_examples(tiny_vae):
