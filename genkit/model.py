@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from genkit import randomness
 from genkit.components import (
     Corruption,
     Decoder,
@@ -156,7 +157,7 @@ class GenerativeAutoencoder(keras.Model):
         binarize_seed, corrupt_seed = split_seed(seed, 2)
         x = batch["x"]
         if self.binarize == "dynamic":
-            x = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=binarize_seed) < x, x.dtype)
+            x = tf.cast(randomness.uniform(tf.shape(x), binarize_seed) < x, x.dtype)
         batch = {**batch, "x": x}
         if self.corruption is not None and "x_input" not in batch:
             batch["x_input"] = self.corruption.corrupt(x, corrupt_seed)

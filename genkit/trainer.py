@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genkit import precision, strategy
+from genkit import precision, randomness, strategy
 from genkit.callbacks import Callback
 from genkit.components import ArrayData
 from genkit.errors import NumericalFault
@@ -437,8 +437,9 @@ class Trainer:
         while progress.steps < total:
             steps, batch_size = self._next_call(progress.steps, total)
             called = time.perf_counter()
-            record = _to_host(self._train_steps(order, tf.constant(progress.steps, tf.int32),
-                                                tf.constant(steps, tf.int32), batch_size))
+            with randomness.compiled_by_xla(self.jit_compile):  # read only while tracing
+                record = _to_host(self._train_steps(order, tf.constant(progress.steps, tf.int32),
+                                                    tf.constant(steps, tf.int32), batch_size))
             self._grow_chunk(time.perf_counter() - called, steps)
             first = progress.steps + 1
             progress.add(record, steps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from genkit import randomness
 from genkit.components import Corruption
 
 
@@ -30,7 +31,7 @@ class GaussianNoise(Corruption):
         self.std, self.clip = std, clip
 
     def corrupt(self, x, seed):
-        noisy = x + self.std * tf.random.stateless_normal(tf.shape(x), seed=seed, dtype=x.dtype)
+        noisy = x + self.std * randomness.normal(tf.shape(x), seed, x.dtype)
         return tf.clip_by_value(noisy, 0.0, 1.0) if self.clip else noisy
 
 
@@ -42,7 +43,7 @@ class Masking(_RateCorruption):
     """
 
     def corrupt(self, x, seed):
-        keep = tf.random.stateless_uniform(tf.shape(x), seed=seed) >= self.rate
+        keep = randomness.uniform(tf.shape(x), seed) >= self.rate
         return tf.where(keep, x, tf.zeros_like(x))
 
 
@@ -55,6 +56,6 @@ class SaltAndPepper(_RateCorruption):
 
     def corrupt(self, x, seed):
         hit_seed, value_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-        hit = tf.random.stateless_uniform(tf.shape(x), seed=hit_seed) < self.rate
-        salt = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=value_seed) < 0.5, x.dtype)
+        hit = randomness.uniform(tf.shape(x), hit_seed) < self.rate
+        salt = tf.cast(randomness.uniform(tf.shape(x), value_seed) < 0.5, x.dtype)
         return tf.where(hit, salt, x)

@@ -16,8 +16,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import genkit
+from genkit import randomness
 from genkit.errors import SpecError
 from genkit.runs import RunResult
 from genkit.runs import train as run_training
@@ -125,6 +127,25 @@ def test_xla_trains_a_partial_last_batch_in_a_call_of_its_own(tiny_vae):
     assert trainer._next_call(6, 7) == (1, 30)
     assert [epoch["step"] for epoch in xla.history] == [7, 14, 21]
     np.testing.assert_allclose(losses(xla), losses(graph), rtol=2e-3)
+
+
+def test_large_draws_use_threefry_when_traced_for_xla():
+    seed = tf.constant([3, 4], tf.int32)
+
+    @tf.function(jit_compile=True)
+    def draw(alg: str | None = None) -> tf.Tensor:
+        if alg is None:
+            return randomness.uniform((2000,), seed)
+        return tf.random.stateless_uniform((2000,), seed, alg=alg)
+
+    with randomness.compiled_by_xla():
+        traced_for_xla = draw().numpy()
+    np.testing.assert_array_equal(traced_for_xla, draw("threefry").numpy())
+    assert not np.array_equal(traced_for_xla, draw("philox").numpy())
+    assert 0.0 <= traced_for_xla.min() and traced_for_xla.max() < 1.0 and abs(traced_for_xla.mean() - 0.5) < 0.03
+    # outside the context (the graph kernels), TensorFlow's default algorithm
+    default = tf.random.stateless_uniform((5,), seed).numpy()
+    np.testing.assert_array_equal(randomness.uniform((5,), seed).numpy(), default)
 
 
 def test_epoch_metrics_are_means_over_examples(tiny_vae):
