@@ -282,6 +282,7 @@ class Trainer:
 
     def _step(self, batch: Any) -> Tensors:
         """One training step (cross-replica): the global batch's metric means, its size and the step's flags."""
+        self.trace_count += 1  # Python side effect: runs only while tracing
         means, examples, flags = self.strategy.run(self._replica_step, args=(batch, self.model.next_seed()))
         outputs, total = strategy.mean_over_replicas(self.strategy, means, examples)
         outputs.update({key: strategy.first_replica(self.strategy, flag) for key, flag in flags.items()})
@@ -298,22 +299,23 @@ class Trainer:
         Step ``i`` trains on the examples ``order[i * B : (i + 1) * B]`` (B the spec's batch size;
         the last step may have fewer), gathered here from the training tensors. ``batch_size`` is
         the static size of every batch of this call, which XLA needs; None sizes each batch in
-        the graph (the last one of an epoch may be partial), and the function traces once per run.
+        the graph (the last one of an epoch may be partial), and the function traces once per run
+        (under XLA once more for the epoch's partial last batch; the step itself still traces once).
         """
-        self.trace_count += 1  # Python side effect: runs only while tracing
         size, total = self.spec.train.batch_size, tf.shape(order)[0]
 
         def step_at(index: tf.Tensor) -> Tensors:
             low = index * size
             count = tf.minimum(size, total - low) if batch_size is None else batch_size
             rows = tf.gather(order, low + tf.range(count))  # XLA would make tf.slice's start a compile-time constant
-            return self._step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
+            # train_step has a fixed signature: the step traces once, however often it is called here
+            return self.train_step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
 
         first = self._fold(step_at(start))
         if self.spec.train.steps_per_execution == 1:
             return first
         # the first step is folded outside the loop, so the record's structure (every metric of
-        # every phase) is known before it starts; the step is then traced a second time in the body
+        # every phase) is known before it starts
         _, record = tf.while_loop(
             lambda done, _: done < steps,
             lambda done, record: (done + 1, self._fold(step_at(start + done), record)),
