@@ -78,11 +78,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool | None = None) -> bool:
     """``train.jit_compile`` as a bool: ``auto`` means XLA on one GPU or TPU, off on CPUs and under a strategy.
 
-    On CPU, XLA made genkit's benchmark VAEs slower, not faster (benchmarks/throughput.py, 2 cores:
-    MLP 7,573 vs 8,169 examples/s, conv 2,606 vs 4,615), as Keras' own ``jit_compile="auto"``
-    stays off on CPU-only machines; under
-    ``tf.distribute`` the cross-replica reductions would have to compile too. ``accelerator``
-    (whether a GPU or TPU is visible) is detected when not given.
+    On CPU, XLA helps some models and ruins others (benchmarks/throughput.py, 2 cores: the MLP
+    VAE 11,875 vs 9,114 examples/s, the conv VAE 533 vs 4,465), so ``auto`` stays off there, as
+    Keras' own ``jit_compile="auto"`` does on CPU-only machines; under ``tf.distribute`` the
+    cross-replica reductions would have to compile too. ``accelerator`` (whether a GPU or TPU is
+    visible) is detected when not given.
     """
     if setting != "auto":
         return bool(setting)
@@ -101,23 +101,12 @@ def _weighted_means(outputs: list[dict[str, Any]], sizes: list[int]) -> dict[str
 def _all_finite(tensors: Sequence[Any]) -> tf.Tensor:
     """One boolean: every value of every tensor (or IndexedSlices) is finite.
 
-    Checked through the sum of all values and no boolean copy of the gradients: a NaN or infinity
-    anywhere makes the sum non-finite. (A sum of finite values can overflow float32 only with
-    gradients beyond 1e38 / size, which are treated as bad too.) Each tensor is summed as a
-    matrix-vector product with ones: XLA's CPU reductions are scalar loops, its dots are
-    vectorised, and with the check on the update's critical path this was the cheaper one
-    (benchmarks/throughput.py, docs/distributed.md).
+    Checked through the sum of all values, one reduction per tensor and no boolean copy of the
+    gradients: a NaN or infinity anywhere makes the sum non-finite. (A sum of finite values can
+    overflow float32 only with gradients beyond 1e38 / size, which are treated as bad too.)
     """
-    sums = [_sum_of(tf.cast(getattr(tensor, "values", tensor), tf.float32)) for tensor in tensors]
+    sums = [tf.reduce_sum(tf.cast(getattr(t, "values", t), tf.float32)) for t in tensors]
     return tf.math.is_finite(tf.add_n(sums)) if sums else tf.constant(True)
-
-
-def _sum_of(values: tf.Tensor) -> tf.Tensor:
-    """The sum of a float32 tensor, as a matrix-vector product with ones when its last axis is known."""
-    width = values.shape[-1] if values.shape.rank else None
-    if not width:
-        return tf.reduce_sum(values)
-    return tf.reduce_sum(tf.matmul(tf.reshape(values, (-1, width)), tf.ones((width, 1))))
 
 
 def _public(outputs: Tensors) -> Tensors:
