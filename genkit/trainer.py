@@ -79,7 +79,7 @@ def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool 
     """``train.jit_compile`` as a bool: ``auto`` means XLA on one GPU or TPU, off on CPUs and under a strategy.
 
     On CPU, XLA helps some models and ruins others (benchmarks/throughput.py, 2 cores: the MLP
-    VAE 11,875 vs 9,114 examples/s, the conv VAE 533 vs 4,465), so ``auto`` stays off there, as
+    VAE 11,990 vs 9,766 examples/s, the conv VAE 537 vs 4,087), so ``auto`` stays off there, as
     Keras' own ``jit_compile="auto"`` does on CPU-only machines; under ``tf.distribute`` the
     cross-replica reductions would have to compile too. ``accelerator`` (whether a GPU or TPU is
     visible) is detected when not given.
