@@ -181,6 +181,8 @@ class Trainer:
         self.stop_training = False
         self.trace_count = 0
         self.jit_compile = resolve_jit_compile(train.jit_compile, train.distribute)
+        # the training data stays on the device as variables (one copy per replica under mirrored):
+        # each compiled call gathers its batches from them, and XLA takes them as plain arguments
         self._train_tensors = {key: tf.Variable(value, trainable=False, name=f"train_{key}")
                                for key, value in as_tensors(train_data).items()}
         #: Steps per compiled call: the spec's number, or (``auto``) grown by :meth:`_grow_chunk`.
@@ -199,7 +201,9 @@ class Trainer:
         if train_data.y is not None:
             signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
         #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
-        self.train_step = tf.function(self._step, input_signature=[signature], autograph=False)
+        #: Under whole-call XLA it is compiled too: traced inside that call, it may hold XLA-only ops.
+        self.train_step = tf.function(self._step, input_signature=[signature], autograph=False,
+                                      jit_compile=self._whole_call_xla)
         self.eval_step = tf.function(
             self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)], autograph=False
         )

@@ -127,6 +127,10 @@ def test_xla_trains_a_partial_last_batch_in_a_call_of_its_own(tiny_vae):
     assert trainer._next_call(6, 7) == (1, 30)
     assert [epoch["step"] for epoch in xla.history] == [7, 14, 21]
     np.testing.assert_allclose(losses(xla), losses(graph), rtol=2e-3)
+    # the single step traced inside the XLA call still runs on its own
+    data = trainer.train_data
+    outputs = trainer.train_step({"x": data.x[:35], "y": data.y[:35]})
+    assert int(outputs["_step"]) == 22 and np.isfinite(float(outputs["loss"]))
 
 
 def test_large_draws_use_threefry_when_traced_for_xla():
