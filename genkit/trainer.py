@@ -304,31 +304,31 @@ class Trainer:
             # train_step has a fixed signature: the step traces once, however often it is called here
             return self.train_step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
 
-        first = self._fold(step_at(start))
-        if self.spec.train.steps_per_execution == 1:
-            return first
-        # the first step is folded outside the loop, so the record's structure (every metric of
-        # every phase) is known before it starts
+        # the record starts from the step's output structure, so the loop holds the only call of the step
+        empty = self._empty_record(self.train_step.get_concrete_function().structured_outputs)
         _, record = tf.while_loop(
             lambda done, _: done < steps,
             lambda done, record: (done + 1, self._fold(step_at(start + done), record)),
-            (tf.constant(1), first),
+            (tf.constant(0), empty),
         )
         return record
 
     @staticmethod
-    def _fold(outputs: Tensors, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _empty_record(outputs: Tensors) -> dict[str, Any]:
+        """The record of no step, for a step whose outputs look like ``outputs`` (see :meth:`_fold`)."""
+        return {
+            "sums": {key: tf.zeros((), tf.float64) for key in _public(outputs)},
+            "examples": tf.zeros((), tf.float32),
+            "applied": tf.zeros((), tf.float64),
+            "skipped": tf.zeros((), tf.int32),
+            "bad": {key: tf.zeros(value.shape, value.dtype) for key, value in outputs.items()},
+            "bad_step": -tf.ones((), outputs["_step"].dtype),
+        }
+
+    @staticmethod
+    def _fold(outputs: Tensors, record: dict[str, Any]) -> dict[str, Any]:
         """Add one step to a record: per-example metric sums (float64) over applied steps, the counts,
         and the outputs of the first skipped step (to name what went wrong)."""
-        if record is None:
-            record = {
-                "sums": {key: tf.zeros((), tf.float64) for key in _public(outputs)},
-                "examples": tf.zeros((), tf.float32),
-                "applied": tf.zeros((), tf.float64),
-                "skipped": tf.zeros((), tf.int32),
-                "bad": tf.nest.map_structure(tf.zeros_like, outputs),
-                "bad_step": -tf.ones_like(outputs["_step"]),
-            }
         skipped = outputs["_skipped"]
         applied = tf.where(skipped, tf.zeros((), tf.float64), tf.cast(outputs["_examples"], tf.float64))
         first_bad = skipped & (record["bad_step"] < 0)
