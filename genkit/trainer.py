@@ -42,28 +42,16 @@ Tensors = dict[str, tf.Tensor]
 
 
 def as_tensors(arrays: ArrayData) -> Tensors:
-    """``{"x": ...}`` (plus ``"y"`` when labels exist) as tensors, converted once and reused every epoch."""
+    """``{"x": ...}`` (plus ``"y"`` when labels exist) as tensors."""
     tensors = {"x": tf.convert_to_tensor(arrays.x)}
     if arrays.y is not None:
         tensors["y"] = tf.convert_to_tensor(arrays.y)
     return tensors
 
 
-def batches(data: ArrayData | Tensors, batch_size: int, order: np.ndarray | None = None) -> tf.data.Dataset:
-    """Batches of ``data`` in ``order`` (if given): index batches gathered from the tensors, prefetched."""
-    tensors = as_tensors(data) if isinstance(data, ArrayData) else data
-    count = int(tensors["x"].shape[0])
-    index = tf.range(count) if order is None else tf.constant(order, tf.int32)
-
-    def gather(rows: tf.Tensor) -> Tensors:
-        return {key: tf.gather(value, rows) for key, value in tensors.items()}
-
-    return (
-        tf.data.Dataset.from_tensor_slices(index)
-        .batch(batch_size)
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+def batches(arrays: ArrayData, batch_size: int) -> tf.data.Dataset:
+    """Batches of ``arrays`` in their order, prefetched (evaluation; training gathers its own)."""
+    return tf.data.Dataset.from_tensor_slices(as_tensors(arrays)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 #: With ``steps_per_execution: auto``, the chunk of steps per compiled call doubles until a call lasts this long.
