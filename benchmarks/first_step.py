@@ -3,7 +3,7 @@
     python benchmarks/first_step.py [--repeats 3]
 
 Each measurement is a fresh Python process that trains the benchmark MLP VAE (MNIST or generated
-data, see throughput.py) the way ``genkit run`` does (``genkit.runs.train``), with ``jit_compile``
+data, see throughput.py) the way ``genkit run`` does (``genkit.runs.directory.train``), with ``jit_compile``
 true (XLA) and false (the CPU default). Parts, medians over repeats:
 
 - python: interpreter start until the first line of the script runs;
@@ -35,9 +35,9 @@ def child(spec_path: str, jit: str, spawned: float) -> None:
     from genkit.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from genkit.callbacks import Callback
-    from genkit.runs import train
-    from genkit.spec import load_spec
+    from genkit.training.callbacks import Callback
+    from genkit.runs.directory import train
+    from genkit.spec.resolve import load_spec
 
     imported = time.time()
     marks: dict[str, float] = {}

@@ -6,7 +6,7 @@ One command from the repository root::
 
 Training uses x_train (the 12,484 images in shared/data/mnist.npz), binarized afresh at every
 step. The evaluation uses all 10,000 x_test images, stochastically binarized once with a fixed
-seed (see ``genkit.evaluation.evaluation_inputs``), and reports the ELBO and the importance-weighted
+seed (see ``genkit.results.evaluation.evaluation_inputs``), and reports the ELBO and the importance-weighted
 estimate of log p(x) with k = 5000, with the evaluation's wall time. A line per block of images
 shows progress; per-example estimates go to RUN_DIR/iwae_log_px_k5000.npy and the summary to
 RUN_DIR/benchmark_iwae.json. A run directory that already holds trained weights is evaluated
@@ -73,9 +73,9 @@ def evaluate_in_blocks(run_dir: Path, k: int, examples: int, block: int) -> None
     import numpy as np
 
     import genkit
-    from genkit.data import load_split
-    from genkit.evaluation import evaluation_inputs, importance_weighted_log_likelihood
-    from genkit.spec import load_spec
+    from genkit.assembly.data import load_split
+    from genkit.results.evaluation import evaluation_inputs, importance_weighted_log_likelihood
+    from genkit.spec.resolve import load_spec
 
     model = genkit.load(run_dir)
     x = evaluation_inputs(model, load_split(load_spec(run_dir / "spec.yaml"), "test").x[:examples])
@@ -90,7 +90,7 @@ def evaluate_in_blocks(run_dir: Path, k: int, examples: int, block: int) -> None
         np.save(run_dir / f"iwae_log_px_k{k}.npy", done)
     summary = {
         "test_images": len(x),
-        "test_binarization": "stochastic, once, fixed seed (genkit.evaluation.evaluation_inputs, seed 0)",
+        "test_binarization": "stochastic, once, fixed seed (genkit.results.evaluation.evaluation_inputs, seed 0)",
         "k": k,
         "test_elbo": float(elbo.mean()),
         "test_log_likelihood_iwae": float(done.mean()),

@@ -30,7 +30,7 @@ def static_binarization(x: np.ndarray, seed: int = 1234) -> np.ndarray:
 
 def run(spec_data: dict, test_x: np.ndarray) -> dict[str, float]:
     """Train one spec; its mean test ELBO, final training loss and training seconds."""
-    from genkit.runs import train
+    from genkit.runs.directory import train
 
     started = time.perf_counter()
     result = train(spec_data, progress=False)
@@ -48,10 +48,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=RUNS, default=list(RUNS), help="which priors to run")
     args = parser.parse_args()
     import_tensorflow_quietly()
-    from genkit.data import load_split
-    from genkit.registry import registry
-    from genkit.spec import load_spec
-    from genkit.yaml_source import read_yaml_file
+    from genkit.assembly.data import load_split
+    from genkit.plugin.registry import registry
+    from genkit.spec.resolve import load_spec
+    from genkit.spec.yaml_source import read_yaml_file
 
     def read(name: str) -> dict:
         """An example spec as data, its data path made absolute (it is relative to the spec file)."""

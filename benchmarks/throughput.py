@@ -7,7 +7,7 @@ The model: a 784-512-256-20 MLP VAE (decoder mirrored), Bernoulli likelihood, ba
 on the MNIST training images of ``../shared/data/mnist.npz`` (random images of the same shape
 when that file is absent); plus a small convolutional VAE on a subset. Trained by:
 
-- genkit through its spec path (``genkit.runs.prepare`` + ``Trainer``; default settings and variants),
+- genkit through its spec path (``genkit.runs.directory.prepare`` + ``Trainer``; default settings and variants),
 - a minimal hand-written Keras 3 + TFP ``tf.function`` loop (what a user writes without genkit),
 - Pythae's trainer on PyTorch CPU, and a plain PyTorch loop (rows appear if torch/pythae import);
 - and genkit's IWAE evaluation (``genkit.evaluation``), in importance samples per second, to compare
@@ -65,7 +65,7 @@ def register_conv_networks() -> None:
     import keras
 
     import genkit
-    from genkit.registry import registry  # genkit.registry is the submodule once something imported it
+    from genkit.plugin.registry import registry  # genkit.registry is the submodule once something imported it
 
     class ConvEncoder(genkit.Encoder):
         """28x28 -> conv 32 (stride 2) -> conv 64 (stride 2) -> dense."""
@@ -117,9 +117,9 @@ def genkit_spec(path: Path, arch: str, limit: int | None, **train: Any) -> dict:
 
 def genkit_runner(spec_dict: dict) -> Callable[[], int]:
     """One training epoch per call through genkit's Trainer; returns the examples trained on."""
-    from genkit.runs import prepare
-    from genkit.spec import load_spec
-    from genkit.trainer import Trainer
+    from genkit.runs.directory import prepare
+    from genkit.spec.resolve import load_spec
+    from genkit.training.trainer import Trainer
 
     spec = load_spec(spec_dict)
     data, model = prepare(spec)
@@ -140,9 +140,9 @@ def iwae_runner(spec_dict: dict, examples: int, k: int) -> Callable[[], int]:
     """One IWAE evaluation (``k`` importance samples of ``examples`` images) per call; returns the
     number of (example, sample) pairs scored, each one decoder pass and three log-densities (the
     encoder runs once per image)."""
-    from genkit.evaluation import importance_weighted_log_likelihood
-    from genkit.runs import prepare
-    from genkit.spec import load_spec
+    from genkit.results.evaluation import importance_weighted_log_likelihood
+    from genkit.runs.directory import prepare
+    from genkit.spec.resolve import load_spec
 
     data, model = prepare(load_spec(spec_dict))
     x = np.asarray(data.train.x[:examples] > 0.5, np.float32)

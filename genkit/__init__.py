@@ -22,40 +22,40 @@ __version__ = "0.1.0"
 #: (docs/library.md); other modules' names may change between minor versions.
 _EXPORTS: dict[str, str] = {
     # building, training, loading and exporting models
-    "build": "genkit.assemble",
-    "train": "genkit.runs",
-    "load": "genkit.runs",
-    "RunResult": "genkit.runs",
-    "export": "genkit.savedmodel",
-    "GenerativeAutoencoder": "genkit.model",
+    "build": "genkit.assembly.build",
+    "train": "genkit.runs.directory",
+    "load": "genkit.runs.directory",
+    "RunResult": "genkit.runs.directory",
+    "export": "genkit.results.export",
+    "GenerativeAutoencoder": "genkit.assembly.model",
     # component contracts (plugin base classes)
-    "ArrayData": "genkit.components",
-    "Dataset": "genkit.components",
-    "Decoder": "genkit.components",
-    "Divergence": "genkit.components",
-    "Encoder": "genkit.components",
-    "Likelihood": "genkit.components",
-    "Phase": "genkit.components",
-    "Posterior": "genkit.components",
-    "Prior": "genkit.components",
+    "ArrayData": "genkit.plugin.contracts",
+    "Dataset": "genkit.plugin.contracts",
+    "Decoder": "genkit.plugin.contracts",
+    "Divergence": "genkit.plugin.contracts",
+    "Encoder": "genkit.plugin.contracts",
+    "Likelihood": "genkit.plugin.contracts",
+    "Phase": "genkit.plugin.contracts",
+    "Posterior": "genkit.plugin.contracts",
+    "Prior": "genkit.plugin.contracts",
     # callbacks
-    "Callback": "genkit.callbacks",
-    "EarlyStopping": "genkit.callbacks",
+    "Callback": "genkit.training.callbacks",
+    "EarlyStopping": "genkit.training.callbacks",
     # the registry
-    "evaluate": "genkit.evaluation",
-    "KINDS": "genkit.registry",
-    "PluginWarning": "genkit.registry",
-    "Registry": "genkit.registry",
-    "import_plugins": "genkit.registry",
-    "register": "genkit.registry",
-    "registry": "genkit.registry",
-    "reload_plugins": "genkit.registry",
+    "evaluate": "genkit.results.evaluation",
+    "KINDS": "genkit.plugin.registry",
+    "PluginWarning": "genkit.plugin.registry",
+    "Registry": "genkit.plugin.registry",
+    "import_plugins": "genkit.plugin.registry",
+    "register": "genkit.plugin.registry",
+    "registry": "genkit.plugin.registry",
+    "reload_plugins": "genkit.plugin.registry",
     # specs
-    "DataOptions": "genkit.spec",
-    "OptimizerSpec": "genkit.spec",
-    "Spec": "genkit.spec",
-    "TrainSpec": "genkit.spec",
-    "load_spec": "genkit.spec",
+    "DataOptions": "genkit.spec.resolve",
+    "OptimizerSpec": "genkit.spec.resolve",
+    "Spec": "genkit.spec.resolve",
+    "TrainSpec": "genkit.spec.resolve",
+    "load_spec": "genkit.spec.resolve",
     # errors
     "GenkitError": "genkit.errors",
     "SpecError": "genkit.errors",
@@ -101,7 +101,7 @@ __all__ = [
 # ``genkit.registry`` names both a submodule and a public function. Importing the (light,
 # TensorFlow-free) submodule here binds the function; left to the lazy lookup below, the submodule
 # would win as soon as anything imported it.
-from genkit.registry import registry  # noqa: E402
+from genkit.plugin.registry import registry  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
@@ -117,9 +117,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from genkit.assemble import build
-    from genkit.callbacks import Callback, EarlyStopping
-    from genkit.components import (
+    from genkit.assembly.build import build
+    from genkit.training.callbacks import Callback, EarlyStopping
+    from genkit.plugin.contracts import (
         ArrayData,
         Dataset,
         Decoder,
@@ -131,9 +131,9 @@ if TYPE_CHECKING:
         Prior,
     )
     from genkit.errors import GenkitError, SpecError
-    from genkit.evaluation import evaluate
-    from genkit.model import GenerativeAutoencoder
-    from genkit.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
-    from genkit.runs import RunResult, load, train
-    from genkit.savedmodel import export
-    from genkit.spec import DataOptions, OptimizerSpec, Spec, TrainSpec, load_spec
+    from genkit.results.evaluation import evaluate
+    from genkit.assembly.model import GenerativeAutoencoder
+    from genkit.plugin.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
+    from genkit.runs.directory import RunResult, load, train
+    from genkit.results.export import export
+    from genkit.spec.resolve import DataOptions, OptimizerSpec, Spec, TrainSpec, load_spec

@@ -36,7 +36,7 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         warnings.formatwarning = _format_warning
         import_tensorflow_quietly()
         from genkit.errors import GenkitError
-        from genkit.registry import import_plugins
+        from genkit.plugin.registry import import_plugins
 
         try:
             for target in click.get_current_context().find_root().params.get("imports", ()):
@@ -73,8 +73,8 @@ def main(imports: tuple[str, ...]) -> None:
 def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: bool) -> None:
     """Train the model SPEC_FILE describes and write a run directory."""
     from genkit.errors import GenkitError
-    from genkit.spec import load_spec
-    from genkit.strategy import start_multi_worker
+    from genkit.spec.resolve import load_spec
+    from genkit.training.strategy import start_multi_worker
 
     if resume and overwrite:
         raise GenkitError("--resume continues a run and --overwrite replaces it; pass one of them")
@@ -90,9 +90,9 @@ def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: b
 def resume(run_dir: str, quiet: bool) -> None:
     """Continue the training run in RUN_DIR from its last good checkpoint (its own spec.yaml)."""
     from genkit.errors import GenkitError
-    from genkit.runs import SPEC_FILE
-    from genkit.spec import load_spec
-    from genkit.strategy import start_multi_worker
+    from genkit.runs.directory import SPEC_FILE
+    from genkit.spec.resolve import load_spec
+    from genkit.training.strategy import start_multi_worker
 
     if not (Path(run_dir) / SPEC_FILE).is_file():
         raise GenkitError(f"cannot resume {run_dir}: it is not a genkit run directory ({SPEC_FILE} is missing)")
@@ -101,7 +101,7 @@ def resume(run_dir: str, quiet: bool) -> None:
 
 
 def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, quiet: bool) -> None:
-    from genkit.runs import train
+    from genkit.runs.directory import train
 
     result = train(spec, out_dir, overwrite=overwrite, resume=resume, progress=not quiet)
     last = result.history[-1]
@@ -115,9 +115,9 @@ def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, q
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
     """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
-    from genkit.runs import prepare
-    from genkit.spec import load_spec
-    from genkit.yaml_source import dump_yaml
+    from genkit.runs.directory import prepare
+    from genkit.spec.resolve import load_spec
+    from genkit.spec.yaml_source import dump_yaml
 
     spec = load_spec(spec_file)
     data, model = prepare(spec)
@@ -138,8 +138,8 @@ def list_components(kind: str | None) -> None:
     from rich.table import Table
 
     from genkit.errors import GenkitError
-    from genkit.registry import KINDS, registry
-    from genkit.signature import spec_arguments
+    from genkit.plugin.registry import KINDS, registry
+    from genkit.plugin.signature import spec_arguments
 
     if kind is not None:
         kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
@@ -171,7 +171,7 @@ def list_components(kind: str | None) -> None:
 @_user_errors
 def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
     """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
-    from genkit import evaluation
+    from genkit.results import evaluation
 
     results = evaluation.evaluate(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
     evaluation.print_metrics(results, title=f"{run_dir} ({split} split)")
@@ -190,9 +190,9 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
     """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
     import numpy as np
 
-    from genkit.pictures import save_samples
-    from genkit.report import sample_images
-    from genkit.runs import load
+    from genkit.results.pictures import save_samples
+    from genkit.results.report import sample_images
+    from genkit.runs.directory import load
 
     samples = sample_images(load(run_dir), n, label, seed)
     path = Path(out) if out else Path(run_dir) / "sample.png"
@@ -208,7 +208,7 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
 @_user_errors
 def report(run_dir: str) -> None:
     """Write RUN_DIR/report.html: spec, metrics and every picture, in one file that opens offline."""
-    from genkit.report import write_report
+    from genkit.results.report import write_report
 
     click.echo(f"written: {write_report(run_dir)}")
 
@@ -221,8 +221,8 @@ def report(run_dir: str) -> None:
 def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
     """Export the model of RUN_DIR as a TensorFlow SavedModel in OUT_DIR, with serving signatures
     encode, decode and sample (for TF Serving or any TensorFlow binding; genkit is not needed to load it)."""
-    from genkit.runs import load
-    from genkit.savedmodel import export
+    from genkit.runs.directory import load
+    from genkit.results.export import export
 
     model = load(run_dir)
     export(model, out_dir, overwrite=overwrite)

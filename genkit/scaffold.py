@@ -16,7 +16,7 @@ from pathlib import Path
 from string import Template
 
 from genkit.errors import GenkitError
-from genkit.registry import KINDS
+from genkit.plugin.registry import KINDS
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from genkit.assemble import build
-from genkit.components import (
+from genkit.assembly.build import build
+from genkit.plugin.contracts import (
     BASES,
     ArrayData,
     Dataset,
@@ -44,12 +44,12 @@ from genkit.components import (
     Posterior,
     Prior,
 )
-from genkit.data import load_split
+from genkit.assembly.data import load_split
 from genkit.errors import SpecError
-from genkit.plugins_util import instantiate
-from genkit.registry import registry
-from genkit.signature import context_arguments, spec_arguments, to_plain, validate_arguments
-from genkit.spec import resolve
+from genkit.plugin.instantiate import instantiate
+from genkit.plugin.registry import registry
+from genkit.plugin.signature import context_arguments, spec_arguments, to_plain, validate_arguments
+from genkit.spec.resolve import resolve
 
 tfd = tfp.distributions
 

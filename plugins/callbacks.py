@@ -1,6 +1,6 @@
 """Callbacks a spec can list under ``train.callbacks``: extra CSV logs and TensorBoard settings.
 
-(``early_stopping`` is :class:`genkit.callbacks.EarlyStopping`, registered by name the same way.)
+(``early_stopping`` is :class:`genkit.training.callbacks.EarlyStopping`, registered by name the same way.)
 Relative paths are relative to the run directory, or to the current directory when training
 without one (``genkit.train(spec)`` with no ``out``).
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from genkit.callbacks import MetricsCSV, TensorBoard
+from genkit.training.callbacks import MetricsCSV, TensorBoard
 
 
 def _under(run_dir: Path | None, path: str) -> Path:

@@ -19,9 +19,9 @@ import tensorflow_probability as tfp
 from genkit_plugins.divergences import Adversarial
 from genkit_plugins.objectives import class_indices
 
-from genkit.components import Objective, Phase, Posterior, Prior
+from genkit.plugin.contracts import Objective, Phase, Posterior, Prior
 from genkit.errors import GenkitError
-from genkit.spec import OptimizerSpec
+from genkit.spec.resolve import OptimizerSpec
 
 tfd = tfp.distributions
 

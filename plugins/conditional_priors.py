@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from genkit.components import Prior
+from genkit.plugin.contracts import Prior
 
 tfd = tfp.distributions
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from genkit import randomness
-from genkit.components import Corruption
+from genkit.plugin import randomness
+from genkit.plugin.contracts import Corruption
 
 
 class _RateCorruption(Corruption):

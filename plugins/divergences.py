@@ -16,11 +16,11 @@ import pydantic
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from genkit.components import Divergence, Phase
+from genkit.plugin.contracts import Divergence, Phase
 from genkit.errors import GenkitError
-from genkit.model import split_seed
-from genkit.optimizers import optimizer_problem
-from genkit.spec import OptimizerSpec
+from genkit.assembly.model import split_seed
+from genkit.plugin.optimizers import optimizer_problem
+from genkit.spec.resolve import OptimizerSpec
 
 tfd = tfp.distributions
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from genkit.components import Likelihood, Shape
+from genkit.plugin.contracts import Likelihood, Shape
 
 tfd = tfp.distributions
 

@@ -23,7 +23,7 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
-from genkit.components import Decoder, Encoder, Shape
+from genkit.plugin.contracts import Decoder, Encoder, Shape
 
 Normalization = Literal["none", "batch", "layer"]
 

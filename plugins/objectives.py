@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 from genkit_plugins.networks import MLPEncoder
 
-from genkit.components import Objective, Shape
-from genkit.model import split_seed
+from genkit.plugin.contracts import Objective, Shape
+from genkit.assembly.model import split_seed
 
 
 class Contractive(Objective):

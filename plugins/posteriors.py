@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from genkit.components import Posterior
+from genkit.plugin.contracts import Posterior
 
 tfd = tfp.distributions
 tfb = tfp.bijectors

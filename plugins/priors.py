@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from pydantic_core import core_schema
 
-from genkit.components import Prior
+from genkit.plugin.contracts import Prior
 from genkit.errors import GenkitError
 
 tfd = tfp.distributions

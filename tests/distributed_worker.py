@@ -31,9 +31,9 @@ import tensorflow as tf  # noqa: E402
 from conftest import TINY_VAE  # noqa: E402
 
 import genkit  # noqa: E402
-from genkit.components import Divergence, Phase  # noqa: E402
-from genkit.registry import registry  # noqa: E402 - genkit.registry is the submodule once imported
-from genkit.runs import train as run_training  # noqa: E402
+from genkit.plugin.contracts import Divergence, Phase  # noqa: E402
+from genkit.plugin.registry import registry  # noqa: E402 - genkit.registry is the submodule once imported
+from genkit.runs.directory import train as run_training  # noqa: E402
 
 #: The global step (1-based) whose critic update is poisoned on the last replica.
 POISONED_STEP = 4

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from genkit.assemble import build
-from genkit.data import prepare_data
-from genkit.model import GenerativeAutoencoder
-from genkit.optimizers import make_optimizer
-from genkit.spec import load_spec
-from genkit.trainer import Trainer, batches
+from genkit.assembly.build import build
+from genkit.assembly.data import prepare_data
+from genkit.assembly.model import GenerativeAutoencoder
+from genkit.plugin.optimizers import make_optimizer
+from genkit.spec.resolve import load_spec
+from genkit.training.trainer import Trainer, batches
 
 
 def phase_order(spec: dict[str, Any]) -> tuple[list[str], dict[str, float]]:

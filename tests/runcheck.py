@@ -90,7 +90,7 @@ def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: 
 
 def checkpointed_epoch(run_dir: Path) -> int:
     """The last finished epoch of the run's newest good checkpoint (0 when there is none)."""
-    from genkit.checkpoint import CheckpointManager, CorruptCheckpoint
+    from genkit.training.checkpoint import CheckpointManager, CorruptCheckpoint
 
     manager = CheckpointManager(run_dir)
     for path in reversed(manager.paths()):

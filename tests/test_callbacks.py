@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import genkit
-from genkit.callbacks import EarlyStopping
+from genkit.training.callbacks import EarlyStopping
 
 
 class Recorder(genkit.Callback):

@@ -19,9 +19,9 @@ from conftest import TINY_VAE
 from runcheck import assert_same_run, metric_rows
 
 from genkit import Callback
-from genkit.checkpoint import CheckpointManager, CheckpointWarning, CorruptCheckpoint
+from genkit.training.checkpoint import CheckpointManager, CheckpointWarning, CorruptCheckpoint
 from genkit.errors import GenkitError, TrainingInterrupted
-from genkit.runs import train
+from genkit.runs.directory import train
 
 EPOCHS = 4
 

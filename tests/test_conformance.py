@@ -13,10 +13,10 @@ import tensorflow_probability as tfp
 from genkit_plugins.networks import MLPEncoder
 from genkit_plugins.priors import StandardNormal
 
-from genkit.components import ArrayData, Dataset, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
+from genkit.plugin.contracts import ArrayData, Dataset, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
 from genkit.errors import SpecError
-from genkit.registry import KINDS, registry
-from genkit.spec import resolve
+from genkit.plugin.registry import KINDS, registry
+from genkit.spec.resolve import resolve
 from genkit.testing import (
     CHECKS,
     check_dataset,

@@ -8,9 +8,9 @@ import pytest
 from genkit_plugins.datasets.shapes import Shapes, draw_shapes
 from genkit_plugins.datasets.toy2d import Toy2D
 
-from genkit.data import load_split, prepare_data
+from genkit.assembly.data import load_split, prepare_data
 from genkit.errors import GenkitError
-from genkit.spec import resolve
+from genkit.spec.resolve import resolve
 
 
 def test_shapes_are_deterministic_with_known_factors():

@@ -23,11 +23,11 @@ from genkit_plugins.divergences import (
 )
 from genkit_plugins.priors import GaussianMixture
 
-from genkit.assemble import build
+from genkit.assembly.build import build
 from genkit.errors import GenkitError, SpecError
-from genkit.optimizers import make_optimizer
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.plugin.optimizers import make_optimizer
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 tfd = tfp.distributions
 SEED = tf.constant([3, 4], tf.int32)

@@ -15,7 +15,7 @@ import pytest
 from test_readme import readme_commands
 
 from genkit.cli import main
-from genkit.registry import KINDS, registry
+from genkit.plugin.registry import KINDS, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -20,9 +20,9 @@ from genkit_plugins.posteriors import DiagonalGaussian
 from genkit_plugins.priors import StandardNormal
 
 import genkit
-from genkit import metrics
-from genkit.components import ArrayData, Decoder, Encoder
-from genkit.evaluation import importance_weighted_log_likelihood
+from genkit.results import metrics
+from genkit.plugin.contracts import ArrayData, Decoder, Encoder
+from genkit.results.evaluation import importance_weighted_log_likelihood
 
 DATA_DIM, LATENT_DIM, NOISE = 6, 2, 0.4
 MIN_SCALE = 1e-5
@@ -147,7 +147,7 @@ def test_iwae_approaches_log_px_from_below_as_k_grows(ppca_data):
 
 def test_compiled_passes_fall_back_when_xla_cannot_compile():
     """An op XLA cannot compile (a numpy callback) still runs, through the plain tf.function."""
-    from genkit.evaluation import _compiled
+    from genkit.results.evaluation import _compiled
 
     assert float(_compiled(lambda t: tf.numpy_function(np.sin, [t], tf.float32))(tf.constant(1.0))) == \
         pytest.approx(np.sin(1.0))

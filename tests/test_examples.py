@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import genkit
-from genkit.registry import registry
-from genkit.signature import spec_arguments
+from genkit.plugin.registry import registry
+from genkit.plugin.signature import spec_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 from family_helpers import phase_order, phase_updates
 
-from genkit.assemble import build
+from genkit.assembly.build import build
 from genkit.errors import GenkitError
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 FAST_ADAM = {"type": "adam", "learning_rate": 1e-3}
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from genkit.data import load_split
-from genkit.metrics import cluster_accuracy
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.assembly.data import load_split
+from genkit.results.metrics import cluster_accuracy
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "clustering_aae_shapes.yaml"
 

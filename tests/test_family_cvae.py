@@ -11,11 +11,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from click.testing import CliRunner
 
-from genkit.assemble import build
+from genkit.assembly.build import build
 from genkit.cli import main
 from genkit.errors import SpecError
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 tfd = tfp.distributions
 

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 from genkit_plugins.corruptions import GaussianNoise, Masking, SaltAndPepper
 
-from genkit.assemble import build
+from genkit.assembly.build import build
 from genkit.errors import SpecError
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 SEED = tf.constant([3, 4], tf.int32)
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genkit.assemble import build
-from genkit.data import keep_labels, prepare_data
+from genkit.assembly.build import build
+from genkit.assembly.data import keep_labels, prepare_data
 from genkit.errors import GenkitError, SpecError
-from genkit.runs import train
-from genkit.spec import load_spec
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
 
 
 def _m2(tiny_vae: dict, alpha: float = 1.0) -> dict:

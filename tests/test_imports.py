@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import genkit
 from genkit.cli import main
-from genkit.registry import registry
+from genkit.plugin.registry import registry
 
 WIDE_PRIOR = '''
 import tensorflow as tf

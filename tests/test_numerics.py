@@ -24,16 +24,16 @@ from genkit_plugins.divergences import AnalyticKL
 from runcheck import metric_rows
 
 import genkit
-from genkit.assemble import build
-from genkit.checkpoint import CheckpointManager
+from genkit.assembly.build import build
+from genkit.training.checkpoint import CheckpointManager
 from genkit.cli import main
-from genkit.components import ArrayData
-from genkit.data import prepare_data
+from genkit.plugin.contracts import ArrayData
+from genkit.assembly.data import prepare_data
 from genkit.errors import NumericalFault
-from genkit.runs import train
-from genkit.spec import load_spec
-from genkit.trainer import Trainer, batches
-from genkit.yaml_source import dump_yaml
+from genkit.runs.directory import train
+from genkit.spec.resolve import load_spec
+from genkit.training.trainer import Trainer, batches
+from genkit.spec.yaml_source import dump_yaml
 
 STEPS_PER_EPOCH = 6  # 240 training examples, batch 40 (see _spec)
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import genkit
 from genkit.cli import main
-from genkit.registry import registry, reload_plugins
-from genkit.yaml_source import read_yaml_file
+from genkit.plugin.registry import registry, reload_plugins
+from genkit.spec.yaml_source import read_yaml_file
 
 PACKAGE = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "genkit-laplace"
 

@@ -22,9 +22,9 @@ from genkit_plugins.priors import (
     _Conditioner,
 )
 
-from genkit.assemble import build
+from genkit.assembly.build import build
 from genkit.errors import GenkitError, SpecError
-from genkit.spec import load_spec
+from genkit.spec.resolve import load_spec
 
 SEED = tf.constant([1, 2], tf.int32)
 

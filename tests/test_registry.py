@@ -10,7 +10,7 @@ import pytest
 from fake_plugins import LAPLACE_PRIOR, make_distribution
 
 import genkit
-from genkit.registry import PluginWarning, registry, reload_plugins
+from genkit.plugin.registry import PluginWarning, registry, reload_plugins
 
 
 @pytest.fixture

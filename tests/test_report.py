@@ -22,7 +22,7 @@ from PIL import Image
 
 import genkit
 from genkit.cli import main
-from genkit.report import class_by_style_rows, is_conditional, make_pictures
+from genkit.results.report import class_by_style_rows, is_conditional, make_pictures
 
 CHROMIUM = "/usr/bin/chromium"
 SIZE = 12  # shapes images are 12x12 in TINY_VAE
@@ -100,8 +100,8 @@ def test_sample_with_a_label_is_refused_for_an_unconditional_model(run_dir):
 
 def test_pictures_have_the_documented_layout(run_dir, tmp_path):
     model = genkit.load(run_dir)
-    from genkit.data import load_split
-    from genkit.spec import load_spec
+    from genkit.assembly.data import load_split
+    from genkit.spec.resolve import load_spec
 
     arrays = load_split(load_spec(run_dir / "spec.yaml"), "test")
     made = make_pictures(model, arrays, tmp_path, history=[{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}])
@@ -120,8 +120,8 @@ def test_pictures_adapt_to_point_data_and_wide_latents(case, tmp_path):
     five traversal rows, no manifold, and a PCA scatter; no history means no loss picture."""
     from conftest import TINY_TOY
 
-    from genkit.data import load_split
-    from genkit.spec import load_spec
+    from genkit.assembly.data import load_split
+    from genkit.spec.resolve import load_spec
 
     spec = load_spec(copy.deepcopy(TINY_TOY) if case == "points" else {**copy.deepcopy(TINY_VAE), "latent_dim": 5})
     arrays = load_split(spec, "test")
@@ -215,7 +215,7 @@ def test_report_images_load_in_headless_chromium(report_page, tmp_path):
 
 def test_a_real_conditional_model_is_recognised_and_samples_its_class(tiny_vae):
     import genkit
-    from genkit.report import sample_images
+    from genkit.results.report import sample_images
 
     tiny_vae["conditional"] = True
     model = genkit.build(tiny_vae)

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from genkit.errors import SpecError
-from genkit.spec import load_spec, parse_spec_text, resolve
-from genkit.yaml_source import dump_yaml
+from genkit.spec.resolve import load_spec, parse_spec_text, resolve
+from genkit.spec.yaml_source import dump_yaml
 
 VALID = textwrap.dedent(
     """\

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genkit.errors import GenkitError
-from genkit.spec import Spec, parse_spec_text, resolve
-from genkit.yaml_source import dump_yaml
+from genkit.spec.resolve import Spec, parse_spec_text, resolve
+from genkit.spec.yaml_source import dump_yaml
 
 EXAMPLES = 200
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

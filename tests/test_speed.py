@@ -19,12 +19,12 @@ import pytest
 import tensorflow as tf
 
 import genkit
-from genkit import randomness
+from genkit.plugin import randomness
 from genkit.errors import SpecError
-from genkit.runs import RunResult
-from genkit.runs import train as run_training
-from genkit.spec import load_spec
-from genkit.trainer import AUTO_CALL_SECONDS, resolve_jit_compile
+from genkit.runs.directory import RunResult
+from genkit.runs.directory import train as run_training
+from genkit.spec.resolve import load_spec
+from genkit.training.trainer import AUTO_CALL_SECONDS, resolve_jit_compile
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 METRICS = ("loss", "reconstruction", "divergence")

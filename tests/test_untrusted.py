@@ -21,11 +21,11 @@ import pytest
 import yaml
 
 import genkit
-from genkit.checkpoint import CheckpointManager, CheckpointWarning
+from genkit.training.checkpoint import CheckpointManager, CheckpointWarning
 from genkit.errors import GenkitError
-from genkit.runs import prepare, train
-from genkit.spec import load_spec
-from genkit.trainer import Trainer
+from genkit.runs.directory import prepare, train
+from genkit.spec.resolve import load_spec
+from genkit.training.trainer import Trainer
 
 CONTROL = Path(__file__).parent / "bad_inputs" / "control.yaml"
 

@@ -30,7 +30,7 @@ def _cell(text: str) -> str:
 
 
 def _fields_table(model: Any) -> list[str]:
-    from genkit.signature import Argument
+    from genkit.plugin.signature import Argument
 
     lines = ["| key | type | default |", "|---|---|---|"]
     for name, field in model.model_fields.items():
@@ -45,10 +45,10 @@ def _fields_table(model: Any) -> list[str]:
 
 def spec_reference() -> str:
     """Markdown for every registered component, kind by kind, and the spec's own keys."""
-    from genkit.presets import PRESETS
-    from genkit.registry import KINDS, registry
-    from genkit.signature import spec_arguments
-    from genkit.spec import DataOptions, TrainSpec
+    from genkit.spec.presets import PRESETS
+    from genkit.plugin.registry import KINDS, registry
+    from genkit.plugin.signature import spec_arguments
+    from genkit.spec.resolve import DataOptions, TrainSpec
 
     out = [
         "# Spec reference",

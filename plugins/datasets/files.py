@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genkit.components import ArrayData, Dataset
+from genkit.plugin.contracts import ArrayData, Dataset
 from genkit.errors import GenkitError
 
 

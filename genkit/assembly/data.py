@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from genkit.components import ArrayData
+from genkit.plugin.contracts import ArrayData
 from genkit.errors import GenkitError, SpecError
-from genkit.plugins_util import instantiate
-from genkit.spec import Spec
+from genkit.plugin.instantiate import instantiate
+from genkit.spec.resolve import Spec
 
 
 @dataclass
@@ -66,7 +66,7 @@ def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
 
 def describe_data(spec: Spec) -> str:
     """How error messages name the spec's data: the dataset type and, for files, the file."""
-    from genkit.registry import registry
+    from genkit.plugin.registry import registry
 
     plugin = registry("dataset").get(spec.data["type"]).obj
     files = [str(spec.data[key]) for key in getattr(plugin, "path_args", ()) if spec.data.get(key)]

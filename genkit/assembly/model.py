@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from genkit import randomness
-from genkit.components import (
+from genkit.plugin import randomness
+from genkit.plugin.contracts import (
     Corruption,
     Decoder,
     Divergence,

@@ -39,7 +39,7 @@ KINDS: dict[str, str] = {
     "corruption": "genkit.corruptions",
     "objective": "genkit.objectives",
     "dataset": "genkit.datasets",
-    "callback": "genkit.callbacks",
+    "callback": "genkit.training.callbacks",
 }
 
 #: The distribution whose plugins win a name clash.

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import pydantic
 
 from genkit.errors import GenkitError, SpecError
-from genkit.plugins_util import kind_problem
-from genkit.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
-from genkit.registry import registry
-from genkit.signature import describe_error, spec_arguments, to_plain, validate_arguments
-from genkit.yaml_source import LineMap, parse_yaml, read_yaml_file
+from genkit.plugin.instantiate import kind_problem
+from genkit.spec.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
+from genkit.plugin.registry import registry
+from genkit.plugin.signature import describe_error, spec_arguments, to_plain, validate_arguments
+from genkit.spec.yaml_source import LineMap, parse_yaml, read_yaml_file
 
 #: A key path into the spec, e.g. ``("train", "callbacks", 0)``.
 Key = tuple[Any, ...]
@@ -297,7 +297,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
                 _absolute_paths(data, source)
     train = _check_pydantic(TrainSpec, raw.get("train"), ("train",), problems)
     if train is not None:
-        from genkit.optimizers import optimizer_config, optimizer_problem
+        from genkit.plugin.optimizers import optimizer_config, optimizer_problem
 
         message = optimizer_problem(optimizer_config(train))
         if message:

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from genkit.errors import GenkitError
-from genkit.model import GenerativeAutoencoder
+from genkit.assembly.model import GenerativeAutoencoder
 
 #: The second element of the stateless seed of ``sample`` (the one ``model.sample_latent`` uses).
 SAMPLE_STREAM = 2**30
@@ -67,7 +67,7 @@ def export(model: GenerativeAutoencoder | str | Path, path: str | Path, *, overw
     non-empty ``path`` is refused unless ``overwrite``.
     """
     if not isinstance(model, GenerativeAutoencoder):
-        from genkit.runs import load
+        from genkit.runs.directory import load
 
         model = load(model)
     path = Path(path)

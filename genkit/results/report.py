@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from genkit import pictures
-from genkit.components import ArrayData
+from genkit.results import pictures
+from genkit.plugin.contracts import ArrayData
 from genkit.errors import GenkitError
-from genkit.evaluation import EVAL_FILE, describe, evaluation_inputs, format_value
-from genkit.metrics import pca_2d
-from genkit.model import GenerativeAutoencoder
+from genkit.results.evaluation import EVAL_FILE, describe, evaluation_inputs, format_value
+from genkit.results.metrics import pca_2d
+from genkit.assembly.model import GenerativeAutoencoder
 
 PICTURES_DIR = "pictures"
 REPORT_FILE = "report.html"
@@ -66,7 +66,7 @@ def sample_images(
 
 def read_history(run_dir: Path) -> list[dict[str, float]]:
     """The rows of ``metrics.csv`` as floats (empty if the run has none)."""
-    from genkit.runs import METRICS_FILE
+    from genkit.runs.directory import METRICS_FILE
 
     path = run_dir / METRICS_FILE
     if not path.is_file():
@@ -182,9 +182,9 @@ figcaption { font-size: 0.9em; color: #555; max-width: 500px; }
 
 def write_report(run_dir: str | Path, seed: int = 0) -> Path:
     """Make the run's pictures and write ``report.html`` (spec, metrics, pictures), self-contained."""
-    from genkit.data import load_split
-    from genkit.runs import SPEC_FILE, load
-    from genkit.spec import load_spec
+    from genkit.assembly.data import load_split
+    from genkit.runs.directory import SPEC_FILE, load
+    from genkit.spec.resolve import load_spec
 
     run_dir = Path(run_dir)
     model = load(run_dir)

@@ -97,8 +97,8 @@ class TensorBoard(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         import tensorflow as tf
 
-        from genkit.pictures import image_grid, is_image
-        from genkit.runs import picture_labels
+        from genkit.results.pictures import image_grid, is_image
+        from genkit.runs.directory import picture_labels
 
         with self.writer.as_default(step=epoch):
             for key, value in logs.items():

@@ -16,7 +16,7 @@ none. On resume the newest checkpoint whose manifest and checksums match is used
 truncated one is reported with a :class:`CheckpointWarning` and the one before it is tried.
 
 Why this is the whole training state: the data order of an epoch is a pure function of
-``(train.seed, epoch)`` (:func:`genkit.trainer.epoch_order`); every random draw of a training step
+``(train.seed, epoch)`` (:func:`genkit.training.trainer.epoch_order`); every random draw of a training step
 comes from ``model.next_seed()``, a counter stored with the weights; evaluation uses fixed seeds.
 So weights, optimizer variables and the position (epoch, batches done) determine every later
 number, and a resumed run ends with the weights and metrics of an uninterrupted one. (A plugin
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from genkit.callbacks import Callback
+from genkit.training.callbacks import Callback
 from genkit.errors import GenkitError, TrainingInterrupted
-from genkit.trainer import EpochProgress, Trainer
+from genkit.training.trainer import EpochProgress, Trainer
 
 CHECKPOINTS_DIR = "checkpoints"
 WEIGHTS = "model.weights.h5"

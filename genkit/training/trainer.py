@@ -30,13 +30,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genkit import precision, randomness, strategy
-from genkit.callbacks import Callback
-from genkit.components import ArrayData
+from genkit.assembly import precision
+from genkit.plugin import randomness
+from genkit.training import strategy
+from genkit.training.callbacks import Callback
+from genkit.plugin.contracts import ArrayData
 from genkit.errors import NumericalFault
-from genkit.model import GenerativeAutoencoder, split_seed
-from genkit.optimizers import make_optimizer, optimizer_config
-from genkit.spec import Spec
+from genkit.assembly.model import GenerativeAutoencoder, split_seed
+from genkit.plugin.optimizers import make_optimizer, optimizer_config
+from genkit.spec.resolve import Spec
 
 Tensors = dict[str, tf.Tensor]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from genkit.errors import SpecError
-from genkit.registry import registry
-from genkit.signature import context_arguments
+from genkit.plugin.registry import registry
+from genkit.plugin.signature import context_arguments
 
 
 def kind_problem(kind: str, name: str, plugin: Any) -> str | None:
     """Why ``plugin`` cannot serve as a ``kind`` (it must subclass that kind's base), or None."""
-    from genkit.components import BASES
+    from genkit.plugin.contracts import BASES
 
     if isinstance(plugin, type) and issubclass(plugin, BASES[kind]):
         return None
@@ -24,7 +24,7 @@ def instantiate(kind: str, entry: dict[str, Any], path: str, context: dict[str, 
     A plugin constructor that rejects a value (``ValueError``/``TypeError``) becomes a
     :class:`SpecError` naming the spec key.
     """
-    from genkit.spec import DATA_OPTION_KEYS  # genkit.spec imports this module
+    from genkit.spec.resolve import DATA_OPTION_KEYS  # genkit.spec imports this module
 
     plugin = registry(kind).get(entry["type"], where=path).obj
     problem = kind_problem(kind, entry["type"], plugin)

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
-from genkit.callbacks import Callback
+from genkit.training.callbacks import Callback
 from genkit.errors import GenkitError
 
 Shape = tuple[int, ...]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 if TYPE_CHECKING:
-    from genkit.spec import TrainSpec
+    from genkit.spec.resolve import TrainSpec
 
 
 def make_optimizer(spec: dict[str, Any]) -> keras.optimizers.Optimizer:

@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from genkit.callbacks import Callback, MetricsCSV, Progress, TensorBoard
-from genkit.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
-from genkit.components import ArrayData
+from genkit.training.callbacks import Callback, MetricsCSV, Progress, TensorBoard
+from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
+from genkit.plugin.contracts import ArrayData
 from genkit.errors import GenkitError, NumericalFault, SpecError
-from genkit.model import GenerativeAutoencoder
-from genkit.spec import Spec, load_spec
-from genkit.yaml_source import dump_yaml
+from genkit.assembly.model import GenerativeAutoencoder
+from genkit.spec.resolve import Spec, load_spec
+from genkit.spec.yaml_source import dump_yaml
 
 SPEC_FILE = "spec.yaml"
 MODEL_FILE = "model.json"
@@ -139,7 +139,7 @@ def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) ->
 
 def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: ArrayData) -> None:
     """samples.png (if the model has a prior) and reconstructions.png."""
-    from genkit.pictures import save_reconstructions, save_samples
+    from genkit.results.pictures import save_reconstructions, save_samples
 
     x = examples.x
     if model.prior is not None:
@@ -155,9 +155,9 @@ def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
     A component that rejects its arguments while being built is reported at its spec key and line.
     The model is built under the spec's ``train.distribute`` strategy.
     """
-    from genkit.assemble import build
-    from genkit.data import describe_data, prepare_data
-    from genkit.strategy import make_strategy
+    from genkit.assembly.build import build
+    from genkit.assembly.data import describe_data, prepare_data
+    from genkit.training.strategy import make_strategy
 
     data = prepare_data(spec)
     try:
@@ -177,7 +177,7 @@ def prepare(spec: Spec) -> tuple[Any, GenerativeAutoencoder]:
 
 def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
     """The callbacks the spec lists under ``train.callbacks``, built with their validated arguments."""
-    from genkit.plugins_util import instantiate
+    from genkit.plugin.instantiate import instantiate
 
     return [
         instantiate("callback", entry, f"train.callbacks.{index}", {"run_dir": run_dir})
@@ -202,8 +202,8 @@ def train(
     ``train`` says and Ctrl-C stops cleanly (:class:`~genkit.errors.TrainingInterrupted`);
     ``resume`` continues the run in ``out`` from its newest good checkpoint.
     """
-    from genkit.strategy import start_multi_worker
-    from genkit.trainer import Trainer
+    from genkit.training.strategy import start_multi_worker
+    from genkit.training.trainer import Trainer
 
     if resume and (out is None or overwrite):
         raise GenkitError("resume needs a run directory (out) and excludes overwrite")
@@ -274,7 +274,7 @@ def _fit_with_checkpoints(trainer: Any, checkpointer: Checkpointer, metrics: Met
 
 def load(run_dir: str | Path) -> GenerativeAutoencoder:
     """Rebuild a trained model from its run directory (resolved spec + h5 weights, no pickles)."""
-    from genkit.assemble import build
+    from genkit.assembly.build import build
 
     run_dir = Path(run_dir)
     for name in (SPEC_FILE, MODEL_FILE, WEIGHTS_FILE):

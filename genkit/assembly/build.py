@@ -8,11 +8,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from genkit import precision
+from genkit.assembly import precision
 from genkit.errors import GenkitError
-from genkit.model import GenerativeAutoencoder
-from genkit.plugins_util import instantiate
-from genkit.spec import Spec, load_spec
+from genkit.assembly.model import GenerativeAutoencoder
+from genkit.plugin.instantiate import instantiate
+from genkit.spec.resolve import Spec, load_spec
 
 
 def build(
@@ -28,7 +28,7 @@ def build(
     """
     spec = load_spec(spec)
     if data_shape is None or condition_dim is None:
-        from genkit.data import condition_dim_of, load_split
+        from genkit.assembly.data import condition_dim_of, load_split
 
         arrays = load_split(spec, "train")
         data_shape = tuple(int(d) for d in arrays.x.shape[1:])

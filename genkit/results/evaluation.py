@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from genkit import metrics as latent_metrics
-from genkit.components import ArrayData
+from genkit.results import metrics as latent_metrics
+from genkit.plugin.contracts import ArrayData
 from genkit.errors import GenkitError
-from genkit.model import GenerativeAutoencoder
+from genkit.assembly.model import GenerativeAutoencoder
 
 EVAL_FILE = "metrics_eval.json"
 
@@ -185,9 +185,9 @@ def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0
 def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
         GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None]:
     """(model, run dir or None, evaluation split, train split or None) from evaluate's arguments."""
-    from genkit.data import load_split
-    from genkit.runs import SPEC_FILE, load
-    from genkit.spec import load_spec
+    from genkit.assembly.data import load_split
+    from genkit.runs.directory import SPEC_FILE, load
+    from genkit.spec.resolve import load_spec
 
     if isinstance(source, GenerativeAutoencoder):
         model, run_dir = source, None
