@@ -81,8 +81,8 @@ def predict(classifier: Any, x: np.ndarray) -> np.ndarray:
 
 def train_spec(spec: dict[str, Any], runs: Path, callbacks: list[Any] = ()) -> Any:
     """Train a spec into ``runs/<name>`` with one printed line per epoch; return the model."""
-    from genkit.training.callbacks import Callback
-    from genkit.runs.directory import train
+    from genkit.plugin.callback import Callback
+    from genkit.runs.train import train
 
     class EpochLine(Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
@@ -124,7 +124,7 @@ def dae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]
 
 def semi_supervised(benchmark: str, args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
     """Test error of ``model.classify`` after semi-supervised training with the spec's labels."""
-    from genkit.training.callbacks import Callback
+    from genkit.plugin.callback import Callback
 
     class TestError(Callback):
         """Prints the test error every 5 epochs (monitoring only; training never sees x_test labels)."""
@@ -158,7 +158,7 @@ def clustering(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[st
     majority digit of the training images in it; the test error of that prediction. (The
     one-to-one Hungarian ``cluster_accuracy`` is also given; it cannot use more than 10 of the
     clusters, so it is not the paper's metric.)"""
-    from genkit.training.callbacks import Callback
+    from genkit.plugin.callback import Callback
     from genkit.results.metrics import cluster_accuracy, majority_cluster_accuracy
 
     def majority_error(model: Any) -> float:

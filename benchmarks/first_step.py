@@ -35,8 +35,8 @@ def child(spec_path: str, jit: str, spawned: float) -> None:
     from genkit.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from genkit.training.callbacks import Callback
-    from genkit.runs.directory import train
+    from genkit.plugin.callback import Callback
+    from genkit.runs.train import train
     from genkit.spec.resolve import load_spec
 
     imported = time.time()

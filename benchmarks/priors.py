@@ -30,7 +30,7 @@ def static_binarization(x: np.ndarray, seed: int = 1234) -> np.ndarray:
 
 def run(spec_data: dict, test_x: np.ndarray) -> dict[str, float]:
     """Train one spec; its mean test ELBO, final training loss and training seconds."""
-    from genkit.runs.directory import train
+    from genkit.runs.train import train
 
     started = time.perf_counter()
     result = train(spec_data, progress=False)

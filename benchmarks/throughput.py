@@ -117,13 +117,13 @@ def genkit_spec(path: Path, arch: str, limit: int | None, **train: Any) -> dict:
 
 def genkit_runner(spec_dict: dict) -> Callable[[], int]:
     """One training epoch per call through genkit's Trainer; returns the examples trained on."""
-    from genkit.runs.directory import prepare
+    from genkit.runs.train import prepare
     from genkit.spec.resolve import load_spec
     from genkit.training.trainer import Trainer
 
     spec = load_spec(spec_dict)
     data, model = prepare(spec)
-    trainer = Trainer(model, spec, data.train)
+    trainer = Trainer(model, spec.train, data.train)
     epoch = 0
 
     def run_epoch() -> int:
@@ -141,7 +141,7 @@ def iwae_runner(spec_dict: dict, examples: int, k: int) -> Callable[[], int]:
     number of (example, sample) pairs scored, each one decoder pass and three log-densities (the
     encoder runs once per image)."""
     from genkit.results.evaluation import importance_weighted_log_likelihood
-    from genkit.runs.directory import prepare
+    from genkit.runs.train import prepare
     from genkit.spec.resolve import load_spec
 
     data, model = prepare(load_spec(spec_dict))

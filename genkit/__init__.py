@@ -7,6 +7,9 @@ The public API. Compose a model from a YAML spec (``genkit run spec.yaml``) or f
     model = genkit.load("runs/vae")
     images = model.sample(16)
 
+A plugin imports everything it needs from here: the contract of its kind (``genkit.Prior`` ...),
+the model surface it may call (``genkit.ModelSurface``), seeds and random draws
+(``genkit.split_seed``, ``genkit.uniform``) and ``genkit.OptimizerSpec`` for optimizer arguments.
 Names are imported on first use, so ``import genkit`` (and the CLI's start-up) does not pay for
 TensorFlow until something needs it.
 """
@@ -16,33 +19,45 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from genkit.version import __version__
 
 #: Public name -> the module that defines it. Everything here is the stable, documented API
 #: (docs/library.md); other modules' names may change between minor versions.
 _EXPORTS: dict[str, str] = {
-    # building, training, loading and exporting models
+    # building, training, loading, evaluating and exporting models
     "build": "genkit.assembly.build",
-    "train": "genkit.runs.directory",
-    "load": "genkit.runs.directory",
-    "RunResult": "genkit.runs.directory",
-    "export": "genkit.results.export",
+    "train": "genkit.runs.train",
+    "load": "genkit.runs.load",
+    "RunResult": "genkit.runs.train",
+    "evaluate": "genkit.runs.evaluate",
+    "export": "genkit.runs.export",
     "GenerativeAutoencoder": "genkit.assembly.model",
     # component contracts (plugin base classes)
-    "ArrayData": "genkit.plugin.contracts",
-    "Dataset": "genkit.plugin.contracts",
-    "Decoder": "genkit.plugin.contracts",
-    "Divergence": "genkit.plugin.contracts",
-    "Encoder": "genkit.plugin.contracts",
-    "Likelihood": "genkit.plugin.contracts",
-    "Phase": "genkit.plugin.contracts",
-    "Posterior": "genkit.plugin.contracts",
-    "Prior": "genkit.plugin.contracts",
-    # callbacks
-    "Callback": "genkit.training.callbacks",
+    "ArrayData": "genkit.plugin.dataset",
+    "Dataset": "genkit.plugin.dataset",
+    "Encoder": "genkit.plugin.networks",
+    "Decoder": "genkit.plugin.networks",
+    "Posterior": "genkit.plugin.heads",
+    "Likelihood": "genkit.plugin.heads",
+    "Prior": "genkit.plugin.prior",
+    "Divergence": "genkit.plugin.divergence",
+    "Objective": "genkit.plugin.objective",
+    "Corruption": "genkit.plugin.corruption",
+    "Sampler": "genkit.plugin.sampler",
+    "Callback": "genkit.plugin.callback",
+    "Phase": "genkit.plugin.phase",
+    # what a plugin sees of the model, and helpers it may use
+    "ModelSurface": "genkit.plugin.surface",
+    "Terms": "genkit.plugin.surface",
+    "Batch": "genkit.plugin.surface",
+    "Context": "genkit.plugin.context",
+    "Shape": "genkit.plugin.context",
+    "split_seed": "genkit.plugin.randomness",
+    "uniform": "genkit.plugin.randomness",
+    "normal": "genkit.plugin.randomness",
+    "OptimizerSpec": "genkit.plugin.optimizers",
     "EarlyStopping": "genkit.training.callbacks",
     # the registry
-    "evaluate": "genkit.results.evaluation",
     "KINDS": "genkit.plugin.registry",
     "PluginWarning": "genkit.plugin.registry",
     "Registry": "genkit.plugin.registry",
@@ -51,10 +66,9 @@ _EXPORTS: dict[str, str] = {
     "registry": "genkit.plugin.registry",
     "reload_plugins": "genkit.plugin.registry",
     # specs
-    "DataOptions": "genkit.spec.resolve",
-    "OptimizerSpec": "genkit.spec.resolve",
-    "Spec": "genkit.spec.resolve",
-    "TrainSpec": "genkit.spec.resolve",
+    "DataOptions": "genkit.spec.schema",
+    "Spec": "genkit.spec.schema",
+    "TrainSpec": "genkit.spec.schema",
     "load_spec": "genkit.spec.resolve",
     # errors
     "GenkitError": "genkit.errors",
@@ -63,7 +77,10 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ArrayData",
+    "Batch",
     "Callback",
+    "Context",
+    "Corruption",
     "DataOptions",
     "Dataset",
     "Decoder",
@@ -74,6 +91,8 @@ __all__ = [
     "GenkitError",
     "KINDS",
     "Likelihood",
+    "ModelSurface",
+    "Objective",
     "OptimizerSpec",
     "Phase",
     "PluginWarning",
@@ -81,8 +100,11 @@ __all__ = [
     "Prior",
     "Registry",
     "RunResult",
+    "Sampler",
     "Spec",
+    "Shape",
     "SpecError",
+    "Terms",
     "TrainSpec",
     "__version__",
     "build",
@@ -91,17 +113,14 @@ __all__ = [
     "import_plugins",
     "load",
     "load_spec",
+    "normal",
     "register",
     "registry",
     "reload_plugins",
+    "split_seed",
     "train",
+    "uniform",
 ]
-
-
-# ``genkit.registry`` names both a submodule and a public function. Importing the (light,
-# TensorFlow-free) submodule here binds the function; left to the lazy lookup below, the submodule
-# would win as soon as anything imported it.
-from genkit.plugin.registry import registry  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
@@ -118,22 +137,35 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from genkit.assembly.build import build
-    from genkit.training.callbacks import Callback, EarlyStopping
-    from genkit.plugin.contracts import (
-        ArrayData,
-        Dataset,
-        Decoder,
-        Divergence,
-        Encoder,
-        Likelihood,
-        Phase,
-        Posterior,
-        Prior,
-    )
-    from genkit.errors import GenkitError, SpecError
-    from genkit.results.evaluation import evaluate
     from genkit.assembly.model import GenerativeAutoencoder
-    from genkit.plugin.registry import KINDS, PluginWarning, Registry, import_plugins, register, reload_plugins
-    from genkit.runs.directory import RunResult, load, train
-    from genkit.results.export import export
-    from genkit.spec.resolve import DataOptions, OptimizerSpec, Spec, TrainSpec, load_spec
+    from genkit.errors import GenkitError, SpecError
+    from genkit.plugin.callback import Callback
+    from genkit.plugin.context import Context, Shape
+    from genkit.plugin.corruption import Corruption
+    from genkit.plugin.dataset import ArrayData, Dataset
+    from genkit.plugin.divergence import Divergence
+    from genkit.plugin.heads import Likelihood, Posterior
+    from genkit.plugin.networks import Decoder, Encoder
+    from genkit.plugin.objective import Objective
+    from genkit.plugin.optimizers import OptimizerSpec
+    from genkit.plugin.phase import Phase
+    from genkit.plugin.prior import Prior
+    from genkit.plugin.randomness import normal, split_seed, uniform
+    from genkit.plugin.registry import (
+        KINDS,
+        PluginWarning,
+        Registry,
+        import_plugins,
+        register,
+        registry,
+        reload_plugins,
+    )
+    from genkit.plugin.sampler import Sampler
+    from genkit.plugin.surface import Batch, ModelSurface, Terms
+    from genkit.runs.evaluate import evaluate
+    from genkit.runs.export import export
+    from genkit.runs.load import load
+    from genkit.runs.train import RunResult, train
+    from genkit.spec.resolve import load_spec
+    from genkit.spec.schema import DataOptions, Spec, TrainSpec
+    from genkit.training.callbacks import EarlyStopping

@@ -90,7 +90,7 @@ def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: b
 def resume(run_dir: str, quiet: bool) -> None:
     """Continue the training run in RUN_DIR from its last good checkpoint (its own spec.yaml)."""
     from genkit.errors import GenkitError
-    from genkit.runs.directory import SPEC_FILE
+    from genkit.runs.layout import SPEC_FILE
     from genkit.spec.resolve import load_spec
     from genkit.training.strategy import start_multi_worker
 
@@ -101,7 +101,7 @@ def resume(run_dir: str, quiet: bool) -> None:
 
 
 def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, quiet: bool) -> None:
-    from genkit.runs.directory import train
+    from genkit.runs.train import train
 
     result = train(spec, out_dir, overwrite=overwrite, resume=resume, progress=not quiet)
     last = result.history[-1]
@@ -115,7 +115,7 @@ def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, q
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
     """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
-    from genkit.runs.directory import prepare
+    from genkit.runs.train import prepare
     from genkit.spec.resolve import load_spec
     from genkit.spec.yaml_source import dump_yaml
 
@@ -171,11 +171,13 @@ def list_components(kind: str | None) -> None:
 @_user_errors
 def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
     """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
-    from genkit.results import evaluation
+    from genkit.results.evaluation import print_metrics
+    from genkit.runs.evaluate import evaluate as evaluate_run
+    from genkit.runs.layout import EVAL_FILE
 
-    results = evaluation.evaluate(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
-    evaluation.print_metrics(results, title=f"{run_dir} ({split} split)")
-    click.echo(f"written: {Path(run_dir) / evaluation.EVAL_FILE}")
+    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
+    print_metrics(results, title=f"{run_dir} ({split} split)")
+    click.echo(f"written: {Path(run_dir) / EVAL_FILE}")
 
 
 @main.command()
@@ -192,7 +194,7 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
 
     from genkit.results.pictures import save_samples
     from genkit.results.report import sample_images
-    from genkit.runs.directory import load
+    from genkit.runs.load import load
 
     samples = sample_images(load(run_dir), n, label, seed)
     path = Path(out) if out else Path(run_dir) / "sample.png"
@@ -208,7 +210,7 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
 @_user_errors
 def report(run_dir: str) -> None:
     """Write RUN_DIR/report.html: spec, metrics and every picture, in one file that opens offline."""
-    from genkit.results.report import write_report
+    from genkit.runs.report import write_report
 
     click.echo(f"written: {write_report(run_dir)}")
 
@@ -221,12 +223,12 @@ def report(run_dir: str) -> None:
 def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
     """Export the model of RUN_DIR as a TensorFlow SavedModel in OUT_DIR, with serving signatures
     encode, decode and sample (for TF Serving or any TensorFlow binding; genkit is not needed to load it)."""
-    from genkit.runs.directory import load
-    from genkit.results.export import export
+    from genkit.runs.export import export
+    from genkit.runs.load import load
 
     model = load(run_dir)
     export(model, out_dir, overwrite=overwrite)
-    names = "encode, decode" + (", sample" if model.prior is not None else " (no prior, so no sample)")
+    names = "encode, decode" + (", sample" if model.can_sample else " (no prior or sampler, so no sample)")
     click.echo(f"exported: {out_dir} (signatures: {names})")
 
 

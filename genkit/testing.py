@@ -22,6 +22,7 @@ after the weights go through a Keras ``.weights.h5`` save and a load into a fres
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -33,20 +34,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from genkit.assembly.build import build
-from genkit.plugin.contracts import (
-    BASES,
-    ArrayData,
-    Dataset,
-    Decoder,
-    Divergence,
-    Encoder,
-    Likelihood,
-    Posterior,
-    Prior,
-)
 from genkit.assembly.data import load_split
 from genkit.errors import SpecError
+from genkit.plugin.dataset import ArrayData, Dataset
+from genkit.plugin.divergence import Divergence
+from genkit.plugin.heads import Likelihood, Posterior
 from genkit.plugin.instantiate import instantiate
+from genkit.plugin.kinds import BASES
+from genkit.plugin.networks import Decoder, Encoder
+from genkit.plugin.prior import Prior
 from genkit.plugin.registry import registry
 from genkit.plugin.signature import context_arguments, spec_arguments, to_plain, validate_arguments
 from genkit.spec.resolve import resolve
@@ -378,11 +374,11 @@ def check_posterior(
     name, kwargs = _prepare("posterior", cls, args)
     make = _factory(name, cls, kwargs, {"latent_dim": latent_dim})
     posterior = make()
-    size = posterior.param_size
-    if not isinstance(size, int) or size <= 0:
-        raise _fail(name, f"param_size should be a positive int, got {size!r}")
+    shape = tuple(posterior.param_shape)
+    if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise _fail(name, f"param_shape should be a tuple of positive ints, got {shape!r}")
     rng = _rng()
-    inputs = _inputs(params=rng.normal(size=(batch_size, size)), z=rng.normal(size=(batch_size, latent_dim)))
+    inputs = _inputs(params=rng.normal(size=(batch_size, *shape)), z=rng.normal(size=(batch_size, latent_dim)))
     stochastic = not cls.deterministic
 
     def run(head: Posterior, batch: Tensors, training: bool) -> Tensors:
@@ -560,7 +556,7 @@ def check_divergence(
     latent = {"latent_dim": latent_dim}
     head = instantiate("posterior", entry(posterior), "posterior", latent)
     p = None if prior is None else instantiate("prior", entry(prior), "prior", latent).distribution()
-    inputs = _inputs(params=_rng().normal(size=(batch_size, head.param_size)))
+    inputs = _inputs(params=_rng().normal(size=(batch_size, *head.param_shape)))
 
     def per_example(component: Divergence, batch: Tensors, with_prior: bool = True) -> tf.Tensor:
         q = head.distribution(batch["params"])
@@ -571,7 +567,7 @@ def check_divergence(
     _assert_same(name, "between two calls with the same seed", {"per_example": values},
                  {"per_example": per_example(divergence, inputs)})
     for step in (0, 10_000):
-        weight = _attempt(name, f"weight({step})", lambda step=step: divergence.weight(tf.constant(step, tf.int64)))
+        weight = _attempt(name, f"weight({step})", functools.partial(divergence.weight, tf.constant(step, tf.int64)))
         _assert_tensor(name, f"weight({step})", tf.cast(weight, tf.float32), ())
     if not cls.requires_prior:
         _assert_tensor(name, "per_example without a prior", per_example(divergence, inputs, False), (batch_size,))
@@ -580,6 +576,10 @@ def check_divergence(
         _check_gradients(name, lambda: tf.reduce_sum(per_example(divergence, inputs)),
                          {"q's parameters (the encoder output) through per_example, and no phase of its own trains "
                           "the encoder": inputs["params"]})
+
+
+def _phase_loss(phase: Any, inputs: Tensors, index: int) -> tf.Tensor:
+    return phase.loss(inputs, _seed(index))["loss"]
 
 
 def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str, Any], latent_dim: int,
@@ -614,7 +614,7 @@ def _check_divergence_in_model(name: str, cls: type[Divergence], args: dict[str,
             variables = phase.variables()
             trained |= {id(v) for v in variables}
             labelled = {f"variable '{getattr(v, 'path', v.name)}' of phase '{phase.name}'": v for v in variables}
-            _check_gradients(name, lambda phase=phase, index=index: phase.loss(inputs, _seed(index))["loss"], labelled)
+            _check_gradients(name, functools.partial(_phase_loss, phase, inputs, index), labelled)
         untrained = [getattr(v, "path", v.name) for v in model.divergence.trainable_variables if id(v) not in trained]
         if untrained:
             raise _fail(name, f"its trainable variables {untrained} are in no phase, so they never train")
@@ -660,14 +660,14 @@ def check_dataset(cls: type[Dataset], args: Mapping[str, Any] | None = None) -> 
     with _registered("dataset", cls) as registered:
         spec = resolve(_spec_with("dataset", {"type": registered, **dict(args or {})}))
         for split in cls.splits:
-            arrays = _attempt(name, f"load('{split}')", lambda split=split: dataset.load(split))
+            arrays = _attempt(name, f"load('{split}')", functools.partial(dataset.load, split))
             _check_split(name, split, arrays)
             again = dataset.load(split)
             for key in ("x", "y", "factors"):
                 if not np.array_equal(getattr(arrays, key), getattr(again, key)):
                     raise _fail(name, f"two loads of the '{split}' split gave different '{key}' (not deterministic)")
             loaded = _attempt(name, f"genkit's loader on the '{split}' split",
-                              lambda split=split: load_split(spec, split))
+                              functools.partial(load_split, spec, split))
             shapes.add(loaded.x.shape[1:])
     if len(shapes) != 1:
         raise _fail(name, f"its splits have different example shapes: {sorted(shapes)}")

@@ -15,15 +15,11 @@ import dataclasses
 from typing import Any
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 from genkit_plugins.divergences import Adversarial
 from genkit_plugins.objectives import class_indices
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Objective, Phase, Posterior, Prior
-from genkit.errors import GenkitError
-from genkit.spec.resolve import OptimizerSpec
-
-tfd = tfp.distributions
+from genkit import GenkitError, ModelSurface, Objective, OptimizerSpec, Phase, Posterior, Prior
 
 
 def _check_split(latent_dim: int, classes: int) -> None:
@@ -155,7 +151,7 @@ class CategoricalAAE(Objective):
             None if classifier_optimizer is None else OptimizerSpec.model_validate(classifier_optimizer).model_dump()
         )
 
-    def class_logits(self, model, x, training=False):
+    def class_logits(self, model: ModelSurface, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """The category logits q(y|x): the encoder's last ``classes`` outputs, in float32 whatever
         precision the encoder computes in."""
         return tf.cast(model.encoder(x, training=training)[:, -self.classes :], tf.float32)
@@ -163,8 +159,8 @@ class CategoricalAAE(Objective):
     def exclusive_variables(self):
         return [*self.style_adversary.trainable_variables, *self.category_adversary.trainable_variables]
 
-    def phases(self, model):
-        head = model.posterior_head
+    def phases(self, model: ModelSurface) -> list[Phase]:
+        head = model.posterior
         if not isinstance(head, StyleAndCategory) or head.classes != self.classes:
             raise GenkitError(f"the categorical_aae objective needs 'posterior: {{type: categorical_aae, "
                               f"classes: {self.classes}}}'")
@@ -184,12 +180,12 @@ class CategoricalAAE(Objective):
             return {"loss": self.supervised_weight * mean + self.balance * imbalance, "cross_entropy": mean,
                     "imbalance": imbalance}
 
-        def encoder_variables() -> list[tf.Variable]:
-            return [*model.encoder.trainable_variables, *model.posterior_head.trainable_variables]
 
         renamed = [
             dataclasses.replace(phase, name=f"{part}_{phase.name}")
             for part, adversary in (("style", self.style_adversary), ("category", self.category_adversary))
             for phase in adversary.phases(model)
         ]
-        return [*renamed, Phase("classification", classification_loss, encoder_variables, self.classifier_optimizer)]
+        classification = Phase("classification", classification_loss, model.encoder_variables,
+                               self.classifier_optimizer)
+        return [*renamed, classification]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Prior
-
-tfd = tfp.distributions
+from genkit import Prior
 
 #: softplus(RAW_UNIT_SCALE) = 1, so every class starts at the standard normal.
 RAW_UNIT_SCALE = 0.5413248546129181

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from genkit.plugin import randomness
-from genkit.plugin.contracts import Corruption
+from genkit import Corruption, normal, uniform
 
 
 class _RateCorruption(Corruption):
@@ -31,7 +30,7 @@ class GaussianNoise(Corruption):
         self.std, self.clip = std, clip
 
     def corrupt(self, x, seed):
-        noisy = x + self.std * randomness.normal(tf.shape(x), seed, x.dtype)
+        noisy = x + self.std * normal(tf.shape(x), seed, x.dtype)
         return tf.clip_by_value(noisy, 0.0, 1.0) if self.clip else noisy
 
 
@@ -43,7 +42,7 @@ class Masking(_RateCorruption):
     """
 
     def corrupt(self, x, seed):
-        keep = randomness.uniform(tf.shape(x), seed) >= self.rate
+        keep = uniform(tf.shape(x), seed) >= self.rate
         return tf.where(keep, x, tf.zeros_like(x))
 
 
@@ -56,6 +55,6 @@ class SaltAndPepper(_RateCorruption):
 
     def corrupt(self, x, seed):
         hit_seed, value_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
-        hit = randomness.uniform(tf.shape(x), hit_seed) < self.rate
-        salt = tf.cast(randomness.uniform(tf.shape(x), value_seed) < 0.5, x.dtype)
+        hit = uniform(tf.shape(x), hit_seed) < self.rate
+        salt = tf.cast(uniform(tf.shape(x), value_seed) < 0.5, x.dtype)
         return tf.where(hit, salt, x)

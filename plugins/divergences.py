@@ -9,20 +9,14 @@ dimension, below which that dimension is not pushed towards the prior.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Literal
 
 import keras
 import pydantic
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Divergence, Phase
-from genkit.errors import GenkitError
-from genkit.assembly.model import split_seed
-from genkit.plugin.optimizers import optimizer_problem
-from genkit.spec.resolve import OptimizerSpec
-
-tfd = tfp.distributions
+from genkit import Divergence, GenkitError, ModelSurface, OptimizerSpec, Phase, split_seed
 
 
 class Warmup(pydantic.BaseModel):
@@ -52,7 +46,7 @@ def warmup_weight(step: tf.Tensor, beta: float, warmup: Warmup | None) -> tf.Ten
     if warmup is None:
         return beta_tensor
     step = tf.cast(step, tf.float32)
-    if warmup.type == "cyclical":
+    if warmup.cycle is not None:  # cyclical (validated: only the cyclical warm-up has a cycle)
         step = tf.math.floormod(step, float(warmup.cycle))
     return beta_tensor * tf.minimum(1.0, step / float(warmup.steps))
 
@@ -311,12 +305,10 @@ class Adversarial(Weighted):
         warmup: Warmup | None = None,
     ):
         super().__init__(latent_dim, beta, warmup)
-        self.optimizer_specs = {}
-        for name, spec in (("discriminator", discriminator_optimizer), ("generator", generator_optimizer)):
-            self.optimizer_specs[name] = None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
-            problem = None if spec is None else optimizer_problem(self.optimizer_specs[name])
-            if problem:
-                raise ValueError(f"{name}_optimizer: {problem}")
+        self.optimizer_specs = {
+            name: None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
+            for name, spec in (("discriminator", discriminator_optimizer), ("generator", generator_optimizer))
+        }
         self.discriminator = keras.Sequential(
             [keras.layers.Dense(width, activation=activation) for width in hidden] + [keras.layers.Dense(1)],
             name="discriminator",
@@ -326,7 +318,7 @@ class Adversarial(Weighted):
     def per_example(self, q, prior, z, seed):
         return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
 
-    def _codes(self, model: Any, batch: dict[str, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
+    def _codes(self, model: ModelSurface, batch: dict[str, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
         """z ~ q(z|x) for the batch, preprocessed the way the main phase does it."""
         data_seed, z_seed = split_seed(seed, 2)
         batch = model.preprocess(batch, data_seed)
@@ -340,7 +332,7 @@ class Adversarial(Weighted):
         """What the discriminator sees for codes ``z`` of ``batch``: z itself here."""
         return z
 
-    def real_codes(self, model: Any, batch: dict[str, tf.Tensor], n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    def real_codes(self, model: ModelSurface, batch: dict[str, tf.Tensor], n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """The discriminator's real samples for a batch: ``n`` prior draws here."""
         return model.prior_distribution().sample(n, seed=seed)
 
@@ -348,7 +340,7 @@ class Adversarial(Weighted):
         logits = self.discriminator(self.discriminator_input(z, batch), training=True)[:, 0]
         return tf.cast(logits, tf.float32)  # float32 losses under train.mixed_precision too
 
-    def phases(self, model):
+    def phases(self, model: ModelSurface) -> list[Phase]:
         def discriminator_loss(batch, seed):
             code_seed, prior_seed = split_seed(seed, 2)
             fake = tf.stop_gradient(self._codes(model, batch, code_seed))
@@ -365,16 +357,14 @@ class Adversarial(Weighted):
         def generator_loss(batch, seed):
             logits = self._logits(self._codes(model, batch, seed), batch)
             fooled = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits))
-            weight = self.weight(tf.convert_to_tensor(model.step_counter))
+            weight = self.weight(model.step)
             return {"loss": weight * fooled, "raw": fooled}
 
-        def encoder_variables() -> list[tf.Variable]:
-            return [*model.encoder.trainable_variables, *model.posterior_head.trainable_variables]
 
         return [
             Phase("discriminator", discriminator_loss, lambda: self.discriminator.trainable_variables,
                   self.optimizer_specs["discriminator"]),
-            Phase("generator", generator_loss, encoder_variables, self.optimizer_specs["generator"]),
+            Phase("generator", generator_loss, model.encoder_variables, self.optimizer_specs["generator"]),
         ]
 
 

@@ -11,11 +11,9 @@ from typing import Literal
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Likelihood, Shape
-
-tfd = tfp.distributions
+from genkit import Likelihood, Shape
 
 #: The 256 values 8-bit data takes once genkit scales it to [0, 1].
 LEVELS = 256

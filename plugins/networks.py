@@ -23,7 +23,7 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
-from genkit.plugin.contracts import Decoder, Encoder, Shape
+from genkit import Decoder, Encoder, Shape
 
 Normalization = Literal["none", "batch", "layer"]
 
@@ -86,18 +86,33 @@ def _apply(layers: list[keras.layers.Layer], h: tf.Tensor, training: bool) -> tf
     return h
 
 
-def _with_condition(h: tf.Tensor, condition: tf.Tensor | None, condition_dim: int) -> tf.Tensor:
-    """``h`` with the condition vector appended, after checking it matches ``condition_dim``."""
+def _checked_condition(condition: tf.Tensor | None, condition_dim: int, dtype: tf.DType) -> tf.Tensor | None:
+    """The condition vectors ``[batch, condition_dim]`` in ``dtype``, after checking they match the network."""
     if condition_dim == 0:
         if condition is not None:
             raise ValueError("this network was built without a condition (condition_dim=0) but got one")
-        return h
+        return None
     if condition is None:
         raise ValueError(f"this network was built with condition_dim={condition_dim} and needs a condition")
-    condition = tf.cast(condition, h.dtype)
+    condition = tf.cast(condition, dtype)
     if condition.shape.rank != 2 or condition.shape[-1] != condition_dim:
         raise ValueError(f"condition must have shape [batch, {condition_dim}], got {condition.shape}")
-    return tf.concat([h, condition], axis=-1)
+    return condition
+
+
+def _with_condition(h: tf.Tensor, condition: tf.Tensor | None, condition_dim: int) -> tf.Tensor:
+    """Vectors ``h`` with the condition vector appended."""
+    condition = _checked_condition(condition, condition_dim, h.dtype)
+    return h if condition is None else tf.concat([h, condition], axis=-1)
+
+
+def _with_condition_map(h: tf.Tensor, condition: tf.Tensor | None, condition_dim: int) -> tf.Tensor:
+    """Feature maps ``[batch, H, W, C]`` with the condition vector appended to every position."""
+    condition = _checked_condition(condition, condition_dim, h.dtype)
+    if condition is None:
+        return h
+    shape = tf.concat([tf.shape(h)[:3], [condition_dim]], axis=0)
+    return tf.concat([h, tf.broadcast_to(condition[:, None, None, :], shape)], axis=-1)
 
 
 def _image_shape(shape: Shape, role: str) -> tuple[int, int, int]:
@@ -108,7 +123,8 @@ def _image_shape(shape: Shape, role: str) -> tuple[int, int, int]:
 
 
 class MLPEncoder(Encoder):
-    """Multilayer perceptron encoder: flattens x, appends the condition vector if any.
+    """Multilayer perceptron encoder: flattens x, appends the condition vector if any; its output is
+    shaped as the posterior asks (a flat vector, or a grid of codes).
 
     Args:
         hidden: widths of the hidden layers, first to last (its length is the depth).
@@ -122,24 +138,26 @@ class MLPEncoder(Encoder):
         data_shape: Shape,
         output_size: int,
         condition_dim: int = 0,
+        output_shape: Shape | None = None,
         hidden: list[int] = [512, 256],  # noqa: B006 - read-only default, shown in the spec reference
         activation: str = "relu",
         normalization: Normalization = "none",
         dropout: float = 0.0,
     ):
-        super().__init__(data_shape, output_size, condition_dim)
+        super().__init__(data_shape, output_size, condition_dim, output_shape)
         _check_options({"hidden": hidden}, dropout)
         self.flatten = keras.layers.Flatten()
         self.hidden_layers = _dense_blocks(hidden, activation, normalization, dropout)
-        self.head = keras.layers.Dense(output_size)
+        self.head = keras.layers.Dense(self.output_size)
+        self.reshape = keras.layers.Reshape(self.param_shape)
 
     def call(self, x, condition=None, training=False):
         h = _with_condition(self.flatten(x), condition, self.condition_dim)
-        return self.head(_apply(self.hidden_layers, h, training))
+        return self.reshape(self.head(_apply(self.hidden_layers, h, training)))
 
 
 class MLPDecoder(Decoder):
-    """Multilayer perceptron decoder: z (and condition) -> likelihood parameters of any shape.
+    """Multilayer perceptron decoder: z (flattened, with the condition) -> likelihood parameters of any shape.
 
     Args:
         hidden: widths of the hidden layers, first to last (its length is the depth).
@@ -153,19 +171,21 @@ class MLPDecoder(Decoder):
         latent_dim: int,
         output_shape: Shape,
         condition_dim: int = 0,
+        latent_shape: Shape | None = None,
         hidden: list[int] = [256, 512],  # noqa: B006 - read-only default, shown in the spec reference
         activation: str = "relu",
         normalization: Normalization = "none",
         dropout: float = 0.0,
     ):
-        super().__init__(latent_dim, output_shape, condition_dim)
+        super().__init__(latent_dim, output_shape, condition_dim, latent_shape)
         _check_options({"hidden": hidden}, dropout)
+        self.flatten = keras.layers.Flatten()
         self.hidden_layers = _dense_blocks(hidden, activation, normalization, dropout)
         self.head = keras.layers.Dense(math.prod(self.param_shape))
         self.reshape = keras.layers.Reshape(self.param_shape)
 
     def call(self, z, condition=None, training=False):
-        h = _with_condition(z, condition, self.condition_dim)
+        h = _with_condition(self.flatten(z), condition, self.condition_dim)
         return self.reshape(self.head(_apply(self.hidden_layers, h, training)))
 
 
@@ -174,12 +194,15 @@ class ConvEncoder(Encoder):
 
     Each entry of ``filters`` is a ``kernel_size`` convolution with stride 2 and "same" padding,
     so an H x W image becomes ceil(H / 2^depth) x ceil(W / 2^depth) feature maps whatever H and W
-    are. The maps are flattened, the condition vector (if any) appended, and ``dense`` layers lead
-    to the posterior parameters. Data of shape (H, W) is read as one channel.
+    are. For a flat posterior the maps are flattened, the condition vector (if any) appended, and
+    ``dense`` layers lead to the posterior parameters. For a posterior over a grid of codes (a
+    VQ-VAE's ``latent_shape: [7, 7, 64]``) a 1x1 convolution maps the last feature map to the
+    grid's channels instead (the grid must have the maps' height and width; the condition is
+    appended to every position). Data of shape (H, W) is read as one channel.
 
     Args:
         filters: channels of each strided convolution, first to last (its length is the depth).
-        dense: widths of the dense layers after flattening.
+        dense: widths of the dense layers after flattening (flat posteriors only).
         kernel_size: height and width of every convolution kernel.
         activation: any Keras activation name.
         normalization: none, batch or layer, after each convolution and dense layer.
@@ -191,6 +214,7 @@ class ConvEncoder(Encoder):
         data_shape: Shape,
         output_size: int,
         condition_dim: int = 0,
+        output_shape: Shape | None = None,
         filters: list[int] = [32, 64],  # noqa: B006 - read-only default, shown in the spec reference
         dense: list[int] = [256],  # noqa: B006
         kernel_size: int = 4,
@@ -198,36 +222,51 @@ class ConvEncoder(Encoder):
         normalization: Normalization = "none",
         dropout: float = 0.0,
     ):
-        super().__init__(data_shape, output_size, condition_dim)
+        super().__init__(data_shape, output_size, condition_dim, output_shape)
         _check_options({"filters": filters, "dense": dense}, dropout, kernel_size)
-        self.to_image = keras.layers.Reshape(_image_shape(self.data_shape, "encoder"))
+        height, width, channels = _image_shape(self.data_shape, "encoder")
+        self.to_image = keras.layers.Reshape((height, width, channels))
         self.conv_layers = _strided_blocks(
             keras.layers.Conv2D, filters, kernel_size, activation, normalization, dropout
         )
-        self.flatten = keras.layers.Flatten()
-        self.dense_layers = _dense_blocks(dense, activation, normalization, dropout)
-        self.head = keras.layers.Dense(output_size)
+        self.grid = len(self.param_shape) == 3
+        if self.grid:
+            factor = 2 ** len(filters)
+            maps = (math.ceil(height / factor), math.ceil(width / factor))
+            if tuple(self.param_shape[:2]) != maps:
+                raise ValueError(f"a code grid of {self.param_shape[0]}x{self.param_shape[1]} needs feature maps of "
+                                 f"that size, but {len(filters)} stride-2 convolutions of {height}x{width} images "
+                                 f"give {maps[0]}x{maps[1]}; change the number of filters or the latent_shape")
+            self.head = keras.layers.Conv2D(self.param_shape[2], 1)
+        else:
+            self.flatten = keras.layers.Flatten()
+            self.dense_layers = _dense_blocks(dense, activation, normalization, dropout)
+            self.head = keras.layers.Dense(self.output_size)
 
     def call(self, x, condition=None, training=False):
-        h = self.flatten(_apply(self.conv_layers, self.to_image(x), training))
-        h = _with_condition(h, condition, self.condition_dim)
+        h = _apply(self.conv_layers, self.to_image(x), training)
+        if self.grid:
+            return self.head(_with_condition_map(h, condition, self.condition_dim))
+        h = _with_condition(self.flatten(h), condition, self.condition_dim)
         return self.head(_apply(self.dense_layers, h, training))
 
 
 class ConvDecoder(Decoder):
     """Convolutional decoder for images of any size: dense layers, then strided transposed convs.
 
-    z (with the condition vector appended, if any) goes through ``dense`` layers to a
+    A flat z (with the condition vector appended, if any) goes through ``dense`` layers to a
     ``start_size`` feature map with ``filters[0]`` channels, where
-    ``start_size = ceil(H / 2^depth) x ceil(W / 2^depth)``. Each entry of ``filters`` doubles the
-    height and width with a stride-2 transposed convolution; a last stride-1 convolution gives the
-    parameter channels, and the map is centre-cropped to H x W (so sizes that 2^depth does not
-    divide, such as 28 with depth 3, work). Parameter shapes with axes after the channels (the
-    categorical likelihood's 256 logits per value) are produced as extra channels and reshaped.
+    ``start_size = ceil(H / 2^depth) x ceil(W / 2^depth)``; a grid of codes of that height and
+    width (``latent_shape: [7, 7, 64]``) is that map already, taken to ``filters[0]`` channels by a
+    1x1 convolution. Each entry of ``filters`` doubles the height and width with a stride-2
+    transposed convolution; a last stride-1 convolution gives the parameter channels, and the map is
+    centre-cropped to H x W (so sizes that 2^depth does not divide, such as 28 with depth 3, work).
+    Parameter shapes with axes after the channels (the categorical likelihood's 256 logits per
+    value) are produced as extra channels and reshaped.
 
     Args:
         filters: channels of each transposed convolution, first to last (its length is the depth).
-        dense: widths of the dense layers before the first feature map.
+        dense: widths of the dense layers before the first feature map (flat codes only).
         kernel_size: height and width of every convolution kernel.
         activation: any Keras activation name.
         normalization: none, batch or layer, after each dense layer and transposed convolution.
@@ -239,6 +278,7 @@ class ConvDecoder(Decoder):
         latent_dim: int,
         output_shape: Shape,
         condition_dim: int = 0,
+        latent_shape: Shape | None = None,
         filters: list[int] = [64, 32],  # noqa: B006 - read-only default, shown in the spec reference
         dense: list[int] = [256],  # noqa: B006
         kernel_size: int = 4,
@@ -246,17 +286,25 @@ class ConvDecoder(Decoder):
         normalization: Normalization = "none",
         dropout: float = 0.0,
     ):
-        super().__init__(latent_dim, output_shape, condition_dim)
+        super().__init__(latent_dim, output_shape, condition_dim, latent_shape)
         _check_options({"filters": filters, "dense": dense}, dropout, kernel_size)
         if not filters:
             raise ValueError("filters must name at least one transposed convolution")
         height, width = _image_shape(self.param_shape[:3], "decoder")[:2]
         factor = 2 ** len(filters)
         self.start_size = (math.ceil(height / factor), math.ceil(width / factor))
-        self.dense_layers = _dense_blocks(
-            [*dense, self.start_size[0] * self.start_size[1] * filters[0]], activation, normalization, dropout
-        )
-        self.to_map = keras.layers.Reshape((*self.start_size, filters[0]))
+        self.grid = len(self.latent_shape) == 3
+        if self.grid:
+            if tuple(self.latent_shape[:2]) != self.start_size:
+                raise ValueError(f"{len(filters)} stride-2 transposed convolutions up to {height}x{width} start from "
+                                 f"{self.start_size[0]}x{self.start_size[1]} maps, but the code grid is "
+                                 f"{self.latent_shape[0]}x{self.latent_shape[1]}; change filters or latent_shape")
+            self.to_map = keras.layers.Conv2D(filters[0], 1, activation=activation)
+        else:
+            self.dense_layers = _dense_blocks(
+                [*dense, self.start_size[0] * self.start_size[1] * filters[0]], activation, normalization, dropout
+            )
+            self.to_map = keras.layers.Reshape((*self.start_size, filters[0]))
         self.deconv_layers = _strided_blocks(
             keras.layers.Conv2DTranspose, filters, kernel_size, activation, normalization, dropout
         )
@@ -268,6 +316,9 @@ class ConvDecoder(Decoder):
         self.reshape = keras.layers.Reshape(self.param_shape)
 
     def call(self, z, condition=None, training=False):
-        h = _apply(self.dense_layers, _with_condition(z, condition, self.condition_dim), training)
-        h = _apply(self.deconv_layers, self.to_map(h), training)
+        if self.grid:
+            h = self.to_map(_with_condition_map(z, condition, self.condition_dim))
+        else:
+            h = self.to_map(_apply(self.dense_layers, _with_condition(z, condition, self.condition_dim), training))
+        h = _apply(self.deconv_layers, h, training)
         return self.reshape(self.crop(self.to_params(h)))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 from genkit_plugins.networks import MLPEncoder
 
-from genkit.plugin.contracts import Objective, Shape
-from genkit.assembly.model import split_seed
+from genkit import Batch, ModelSurface, Objective, Shape, split_seed
 
 
 class Contractive(Objective):
@@ -24,17 +23,18 @@ class Contractive(Objective):
             raise ValueError(f"weight must be >= 0, got {weight}")
         self.weight = weight
 
-    def jacobian_norm(self, model, batch, training: bool = True) -> tf.Tensor:
+    def jacobian_norm(self, model: ModelSurface, batch: Batch, training: bool = True) -> tf.Tensor:
         """Squared Frobenius norm ``[batch]`` of d code / d encoder input."""
         x = tf.convert_to_tensor(batch.get("x_input", batch["x"]), tf.float32)
         condition = model.condition_of(batch.get("y"))
         with tf.GradientTape() as tape:
             tape.watch(x)
-            code = model.posterior_head.point(model.posterior_distribution(x, condition, training=training))
+            code = model.posterior.point(model.posterior_distribution(x, condition, training=training))
         jacobian = tape.batch_jacobian(code, x)
         return tf.reduce_sum(tf.reshape(tf.square(jacobian), [tf.shape(jacobian)[0], -1]), axis=-1)
 
-    def loss_terms(self, model, batch, seed, training=True):
+    def loss_terms(self, model: ModelSurface, batch: Batch, seed: tf.Tensor,
+                   training: bool = True) -> dict[str, tf.Tensor]:
         data_seed, loss_seed = split_seed(seed, 2)
         batch = model.preprocess(batch, data_seed)  # preprocess is idempotent: the loss sees this batch
         terms = model.autoencoder_loss_terms(batch, loss_seed, training)
@@ -87,11 +87,12 @@ class M2(Objective):
         self.alpha = alpha
         self.classifier = MLPEncoder(data_shape, self.num_classes, hidden=hidden, activation=activation)
 
-    def class_logits(self, model, x, training=False):
+    def class_logits(self, model: ModelSurface, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """The classifier's logits of q(y|x), in float32 whatever precision it computes in."""
         return tf.cast(self.classifier(x, training=training), tf.float32)
 
-    def loss_terms(self, model, batch, seed, training=True):
+    def loss_terms(self, model: ModelSurface, batch: Batch, seed: tf.Tensor,
+                   training: bool = True) -> dict[str, tf.Tensor]:
         data_seed, terms_seed = split_seed(seed, 2)
         batch = model.preprocess(batch, data_seed)
         x, x_input = batch["x"], batch.get("x_input", batch["x"])
@@ -106,8 +107,7 @@ class M2(Objective):
         tiled = {"x": tf.tile(x, [k, *[1] * (len(x.shape) - 1)]),
                  "x_input": tf.tile(x_input, [k, *[1] * (len(x.shape) - 1)])}
         terms = model.per_example_terms(tiled, tf.one_hot(every_class, k), terms_seed, training)
-        per_class = tf.transpose(tf.reshape(terms["reconstruction"] + terms["weight"] * terms["divergence"],
-                                            [k, size]))  # [batch, K]
+        per_class = tf.transpose(tf.reshape(terms.loss, [k, size]))  # [batch, K]
         per_class += tf.math.log(tf.cast(k, per_class.dtype))
         q_y = tf.exp(log_q_y)
         unlabelled_loss = tf.reduce_sum(q_y * (per_class + log_q_y), axis=-1)  # E_q[L] - H(q)
@@ -116,7 +116,7 @@ class M2(Objective):
         cross_entropy = -tf.gather(log_q_y, safe_labels, batch_dims=1)
         per_example = tf.where(labelled, labelled_elbo + self.alpha * cross_entropy, unlabelled_loss)
         n_labelled = tf.reduce_sum(tf.cast(labelled, per_class.dtype))
-        reconstruction = tf.transpose(tf.reshape(terms["reconstruction"], [k, size]))
+        reconstruction = tf.transpose(tf.reshape(terms.reconstruction, [k, size]))
         weights = tf.where(labelled[:, None], tf.one_hot(safe_labels, k), q_y)
         return {
             "loss": tf.reduce_mean(per_example),

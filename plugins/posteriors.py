@@ -5,12 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Posterior
-
-tfd = tfp.distributions
-tfb = tfp.bijectors
+from genkit import Posterior
 
 
 def _check_min_scale(min_scale: float) -> None:
@@ -18,43 +16,54 @@ def _check_min_scale(min_scale: float) -> None:
         raise ValueError(f"min_scale must be positive, got {min_scale}")
 
 
-def _diagonal_normal(params: tf.Tensor, min_scale: float) -> tfd.Distribution:
-    """N(loc, diag(scale^2)) from ``[loc, raw_scale]`` (the first 2 * latent_dim numbers of params)."""
+def _diagonal_normal(params: tf.Tensor, min_scale: float, event_ndims: int = 1) -> tfd.Distribution:
+    """N(loc, diag(scale^2)) from ``[loc, raw_scale]`` split along the last axis of params (the
+    first 2 * latent_dim numbers of a flat head), over ``event_ndims`` event axes."""
     loc, raw_scale = tf.split(params, 2, axis=-1)
-    return tfd.Independent(tfd.Normal(loc, tf.nn.softplus(raw_scale) + min_scale), reinterpreted_batch_ndims=1)
+    return tfd.Independent(tfd.Normal(loc, tf.nn.softplus(raw_scale) + min_scale),
+                           reinterpreted_batch_ndims=event_ndims)
 
 
 class DiagonalGaussian(Posterior):
     """Diagonal Gaussian q(z|x) = N(mu, diag(sigma^2)), sigma = softplus(raw) + min_scale.
 
+    Works for flat codes and for grids of codes (``latent_shape: [H, W, D]``: the encoder gives
+    ``2 D`` channels per position, means then raw scales).
+
     Args:
         min_scale: floor on each standard deviation, for numerical safety.
     """
 
-    def __init__(self, latent_dim: int, min_scale: float = 1e-5):
-        super().__init__(latent_dim)
+    def __init__(self, latent_dim: int, latent_shape: tuple[int, ...] | None = None, min_scale: float = 1e-5):
+        super().__init__(latent_dim, latent_shape)
         _check_min_scale(min_scale)
         self.min_scale = min_scale
 
     @property
-    def param_size(self) -> int:
-        return 2 * self.latent_dim
+    def param_shape(self) -> tuple[int, ...]:
+        return (*self.latent_shape[:-1], 2 * self.latent_shape[-1])
 
     def distribution(self, params):
-        return _diagonal_normal(params, self.min_scale)
+        return _diagonal_normal(params, self.min_scale, len(self.latent_shape))
 
 
 class Deterministic(Posterior):
-    """Point-mass q(z|x) = delta(z - f(x)): the plain and adversarial autoencoders' encoder."""
+    """Point-mass q(z|x) = delta(z - f(x)): the plain and adversarial autoencoders' encoder.
+
+    Works for flat codes and for grids of codes (``latent_shape: [H, W, D]``).
+    """
 
     deterministic = True
 
+    def __init__(self, latent_dim: int, latent_shape: tuple[int, ...] | None = None):
+        super().__init__(latent_dim, latent_shape)
+
     @property
-    def param_size(self) -> int:
-        return self.latent_dim
+    def param_shape(self) -> tuple[int, ...]:
+        return self.latent_shape
 
     def distribution(self, params):
-        return tfd.Independent(tfd.Deterministic(params), reinterpreted_batch_ndims=1)
+        return tfd.Independent(tfd.Deterministic(params), reinterpreted_batch_ndims=len(self.latent_shape))
 
 
 class FullCovarianceGaussian(Posterior):

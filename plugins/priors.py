@@ -18,12 +18,10 @@ import pydantic
 import tensorflow as tf
 import tensorflow_probability as tfp
 from pydantic_core import core_schema
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
-from genkit.plugin.contracts import Prior
-from genkit.errors import GenkitError
-
-tfd = tfp.distributions
-tfb = tfp.bijectors
+from genkit import GenkitError, ModelSurface, Prior
 
 
 def _softplus_inverse(value: float) -> float:
@@ -31,7 +29,7 @@ def _softplus_inverse(value: float) -> float:
     return float(np.log(np.expm1(value)))
 
 
-def _constant_init(value: np.ndarray) -> Callable[..., tf.Tensor]:
+def _constant_init(value: np.ndarray | float) -> Callable[..., tf.Tensor]:
     """A Keras initializer returning ``value`` (float32)."""
     return lambda shape, dtype=None: tf.constant(np.broadcast_to(value, shape), tf.float32)
 
@@ -40,7 +38,8 @@ class StandardNormal(Prior):
     """Isotropic standard normal N(0, I), the usual VAE prior."""
 
     def distribution(self):
-        return tfd.Independent(tfd.Normal(tf.zeros(self.latent_dim), 1.0), reinterpreted_batch_ndims=1)
+        return tfd.Independent(tfd.Normal(tf.zeros(self.latent_shape), 1.0),
+                               reinterpreted_batch_ndims=len(self.latent_shape))
 
 
 class LearnableGaussian(Prior):
@@ -272,8 +271,8 @@ class VampPrior(Prior):
         self.count, self.init_range = pseudo_inputs, tuple(init_range)
         self._posterior_of: Callable[[tf.Tensor], tfd.Distribution] | None = None
 
-    def attach(self, model: Any) -> None:
-        if model.posterior_head.deterministic:
+    def attach(self, model: ModelSurface) -> None:
+        if model.posterior.deterministic:
             raise GenkitError(
                 "the vamp prior needs a stochastic posterior (e.g. diagonal_gaussian), not a deterministic one"
             )

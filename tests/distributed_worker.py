@@ -31,9 +31,8 @@ import tensorflow as tf  # noqa: E402
 from conftest import TINY_VAE  # noqa: E402
 
 import genkit  # noqa: E402
-from genkit.plugin.contracts import Divergence, Phase  # noqa: E402
-from genkit.plugin.registry import registry  # noqa: E402 - genkit.registry is the submodule once imported
-from genkit.runs.directory import train as run_training  # noqa: E402
+from genkit import Divergence, Phase, registry  # noqa: E402
+from genkit.runs.train import train as run_training  # noqa: E402
 
 #: The global step (1-based) whose critic update is poisoned on the last replica.
 POISONED_STEP = 4
@@ -65,7 +64,7 @@ class CriticPenalty(Divergence):
 
     def phases(self, model):
         def critic_loss(batch, seed):
-            z = tf.stop_gradient(model.posterior_head.point(model.posterior_distribution(batch["x"], training=True)))
+            z = tf.stop_gradient(model.posterior.point(model.posterior_distribution(batch["x"], training=True)))
             loss = tf.reduce_mean(tf.square(self.critic(z)[:, 0] - 1.0))
             context = tf.distribute.get_replica_context()  # None while the model is being built
             if context is None:
@@ -83,7 +82,7 @@ class Replicas(genkit.Callback):
     """Records how many replicas the trainer's strategy runs."""
 
     def on_train_begin(self, trainer) -> None:
-        self.count = trainer.strategy.num_replicas_in_sync
+        self.count = trainer.compiled.strategy.num_replicas_in_sync
 
 
 def train(distribute: str) -> dict:

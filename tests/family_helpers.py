@@ -13,7 +13,8 @@ from genkit.assembly.data import prepare_data
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.plugin.optimizers import make_optimizer
 from genkit.spec.resolve import load_spec
-from genkit.training.trainer import Trainer, batches
+from genkit.training.batching import batches
+from genkit.training.trainer import Trainer
 
 
 def phase_order(spec: dict[str, Any]) -> tuple[list[str], dict[str, float]]:
@@ -21,7 +22,7 @@ def phase_order(spec: dict[str, Any]) -> tuple[list[str], dict[str, float]]:
     spec = load_spec(spec)
     data = prepare_data(spec)
     model = build(spec, data.data_shape, data.condition_dim)
-    trainer = Trainer(model, spec, data.train)
+    trainer = Trainer(model, spec.train, data.train)
     order: list[str] = []
     for phase in trainer.phases:
         def recorded(batch, seed, _loss=phase.loss, _name=phase.name):
@@ -29,7 +30,7 @@ def phase_order(spec: dict[str, Any]) -> tuple[list[str], dict[str, float]]:
             return _loss(batch, seed)
 
         phase.loss = recorded
-    outputs = trainer.train_step(next(iter(batches(data.train, spec.train.batch_size))))
+    outputs = trainer.compiled.train_step(next(iter(batches(data.train, spec.train.batch_size))))
     # tf.function may trace more than once (e.g. when optimizers create their slots); each trace
     # runs the phases in the same order
     traced = order[: len(trainer.phases)]

@@ -50,8 +50,9 @@ def test_python_callback_receives_each_epochs_metrics(tiny_vae):
 
 
 def test_early_stopping_from_the_spec_stops_when_the_metric_stalls(tiny_vae):
-    # learning rate 0: the weights never change, so val_loss (fixed evaluation seeds) never improves
-    tiny_vae["train"].update(epochs=20, optimizer={"type": "adam", "learning_rate": 0.0},
+    # learning rate 1e-30: every update is below float32 resolution, so the weights never change and
+    # val_loss (fixed evaluation seeds) never improves
+    tiny_vae["train"].update(epochs=20, optimizer={"type": "adam", "learning_rate": 1e-30},
                              callbacks=[{"type": "early_stopping", "monitor": "val_loss", "patience": 2}])
     recorder = Recorder()
     result = genkit.train(tiny_vae, callbacks=[recorder], progress=False)

@@ -19,9 +19,9 @@ from conftest import TINY_VAE
 from runcheck import assert_same_run, metric_rows
 
 from genkit import Callback
-from genkit.training.checkpoint import CheckpointManager, CheckpointWarning, CorruptCheckpoint
 from genkit.errors import GenkitError, TrainingInterrupted
-from genkit.runs.directory import train
+from genkit.runs.train import train
+from genkit.training.checkpoint import CheckpointManager, CheckpointWarning, CorruptCheckpoint
 
 EPOCHS = 4
 

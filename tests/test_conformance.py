@@ -13,8 +13,13 @@ import tensorflow_probability as tfp
 from genkit_plugins.networks import MLPEncoder
 from genkit_plugins.priors import StandardNormal
 
-from genkit.plugin.contracts import ArrayData, Dataset, Divergence, Encoder, Likelihood, Phase, Posterior, Prior
 from genkit.errors import SpecError
+from genkit.plugin.dataset import ArrayData, Dataset
+from genkit.plugin.divergence import Divergence
+from genkit.plugin.heads import Likelihood, Posterior
+from genkit.plugin.networks import Encoder
+from genkit.plugin.phase import Phase
+from genkit.plugin.prior import Prior
 from genkit.plugin.registry import KINDS, registry
 from genkit.spec.resolve import resolve
 from genkit.testing import (

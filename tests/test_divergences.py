@@ -26,7 +26,7 @@ from genkit_plugins.priors import GaussianMixture
 from genkit.assembly.build import build
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.optimizers import make_optimizer
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 tfd = tfp.distributions
@@ -166,7 +166,7 @@ def test_adversarial_phases_update_only_their_own_variables():
     assert [p.name for p in (discriminator_phase, generator_phase)] == ["discriminator", "generator"]
     assert discriminator_phase.optimizer == {"type": "adam", "learning_rate": 0.01}
     discriminator_ids = {id(v) for v in model.divergence.trainable_variables}
-    encoder_ids = {id(v) for v in [*model.encoder.trainable_variables, *model.posterior_head.trainable_variables]}
+    encoder_ids = {id(v) for v in [*model.encoder.trainable_variables, *model.posterior.trainable_variables]}
     assert discriminator_ids and not discriminator_ids & {id(v) for v in main.variables()}
     batch = {"x": tf.constant(np.random.default_rng(0).standard_normal((16, 2)), tf.float32)}
     assert float(tf.reduce_max(tf.abs(model.divergence.per_example(None, None, batch["x"], SEED)))) == 0.0

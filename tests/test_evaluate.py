@@ -20,8 +20,9 @@ from genkit_plugins.posteriors import DiagonalGaussian
 from genkit_plugins.priors import StandardNormal
 
 import genkit
+from genkit.plugin.dataset import ArrayData
+from genkit.plugin.networks import Decoder, Encoder
 from genkit.results import metrics
-from genkit.plugin.contracts import ArrayData, Decoder, Encoder
 from genkit.results.evaluation import importance_weighted_log_likelihood
 
 DATA_DIM, LATENT_DIM, NOISE = 6, 2, 0.4
@@ -77,8 +78,7 @@ def ppca_model(matrix: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> gen
         likelihood=Gaussian((DATA_DIM,), scale=NOISE),
         prior=StandardNormal(LATENT_DIM),
         divergence=AnalyticKL(LATENT_DIM),
-        latent_dim=LATENT_DIM,
-        data_shape=(DATA_DIM,),
+        context=genkit.Context((LATENT_DIM,), (DATA_DIM,)),
     )
     model.build_variables({"x": np.zeros((2, DATA_DIM), np.float32)})
     return model

@@ -13,7 +13,7 @@ from family_helpers import phase_order, phase_updates
 
 from genkit.assembly.build import build
 from genkit.errors import GenkitError
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 FAST_ADAM = {"type": "adam", "learning_rate": 1e-3}

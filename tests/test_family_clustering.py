@@ -13,7 +13,7 @@ import yaml
 
 from genkit.assembly.data import load_split
 from genkit.results.metrics import cluster_accuracy
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "clustering_aae_shapes.yaml"

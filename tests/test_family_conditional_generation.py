@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from genkit_plugins.datasets.shapes import SHAPE_NAMES, Shapes
 
-from genkit.runs.directory import train
+from genkit.runs.train import train
 
 SIZE, N_TRAIN = 12, 1500
 SQUARE, ELLIPSE, TRIANGLE, HEART = (SHAPE_NAMES.index(n) for n in ("square", "ellipse", "triangle", "heart"))

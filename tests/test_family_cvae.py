@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from genkit.assembly.build import build
 from genkit.cli import main
 from genkit.errors import SpecError
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 tfd = tfp.distributions
@@ -58,7 +58,7 @@ def test_conditional_prior_is_sampled_and_regularises_per_class(tiny_vae):
     terms = model.per_example_terms({"x": x}, condition, tf.constant([2, 3]))
     q = model.posterior_distribution(x, condition)
     expected = tfd.kl_divergence(q, tfd.Independent(tfd.Normal(locations, 1.0 + 1e-3), 1))
-    np.testing.assert_allclose(terms["divergence"].numpy(), expected.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(terms.divergence.numpy(), expected.numpy(), rtol=1e-4)
 
 
 def test_cli_sample_generates_the_requested_label(tiny_vae, tmp_path):

@@ -10,7 +10,7 @@ from genkit_plugins.corruptions import GaussianNoise, Masking, SaltAndPepper
 
 from genkit.assembly.build import build
 from genkit.errors import SpecError
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 SEED = tf.constant([3, 4], tf.int32)
@@ -78,10 +78,10 @@ def test_dae_loss_reconstructs_the_clean_target_from_the_corrupted_input(tiny_va
     loss = float(model.loss_terms({"x": x}, seed)["loss"])
     data_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     noisy = model.preprocess({"x": x}, data_seed)["x_input"]
-    code = model.posterior_head.point(model.posterior_distribution(noisy))
+    code = model.posterior.point(model.posterior_distribution(noisy))
     expected = -tf.reduce_mean(model.likelihood_distribution(code).log_prob(x))
     assert loss == pytest.approx(float(expected), rel=1e-5)
-    clean_code = model.posterior_head.point(model.posterior_distribution(x))
+    clean_code = model.posterior.point(model.posterior_distribution(x))
     assert loss != pytest.approx(float(-tf.reduce_mean(model.likelihood_distribution(clean_code).log_prob(x))))
 
 

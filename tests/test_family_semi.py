@@ -12,7 +12,7 @@ import tensorflow as tf
 from genkit.assembly.build import build
 from genkit.assembly.data import keep_labels, prepare_data
 from genkit.errors import GenkitError, SpecError
-from genkit.runs.directory import train
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
 

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from conftest import TINY_VAE
 from runcheck import assert_same_run, checkpointed_epoch, genkit_cli, kill_during_training, metric_rows, wait_for
 
-from genkit.training.checkpoint import CheckpointManager
 from genkit.cli import main
-from genkit.runs.directory import train
+from genkit.runs.train import train
+from genkit.training.checkpoint import CheckpointManager
 
 EPOCHS = 12  # enough epochs after the first checkpoint that the SIGINT lands mid-training
 KILLS = 3

@@ -65,7 +65,7 @@ def test_plain_autoencoder_has_no_prior_and_trains(tiny_vae):
         spec.pop(key)
     result = genkit.train(spec, progress=False)
     model = result.model
-    assert model.posterior_head.deterministic and model.prior is None
+    assert model.posterior.deterministic and model.prior is None
     x = np.random.default_rng(0).uniform(size=(4, 12, 12, 1)).astype(np.float32)
     np.testing.assert_array_equal(model.encode(x), model.encode(x))  # deterministic code
     assert result.history[-1]["divergence"] == 0.0

@@ -25,15 +25,16 @@ from runcheck import metric_rows
 
 import genkit
 from genkit.assembly.build import build
-from genkit.training.checkpoint import CheckpointManager
-from genkit.cli import main
-from genkit.plugin.contracts import ArrayData
 from genkit.assembly.data import prepare_data
+from genkit.cli import main
 from genkit.errors import NumericalFault
-from genkit.runs.directory import train
+from genkit.plugin.dataset import ArrayData
+from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
-from genkit.training.trainer import Trainer, batches
 from genkit.spec.yaml_source import dump_yaml
+from genkit.training.batching import batches
+from genkit.training.checkpoint import CheckpointManager
+from genkit.training.trainer import Trainer
 
 STEPS_PER_EPOCH = 6  # 240 training examples, batch 40 (see _spec)
 
@@ -92,13 +93,13 @@ def test_stop_freezes_the_weights_at_the_last_good_step():
     spec = load_spec(_spec([4]))  # step 3 is bad
     data = prepare_data(spec)
     model = build(spec, data.data_shape)
-    trainer = Trainer(model, spec, data.train)
+    trainer = Trainer(model, spec.train, data.train)
     for batch in list(batches(data.train, 40))[:2]:
-        trainer.train_step(batch)
+        trainer.compiled.train_step(batch)
     before = [w.copy() for w in model.get_weights()]
     iterations = int(trainer.optimizers[0].iterations.numpy())
     for batch in list(batches(data.train, 40))[2:]:
-        out = trainer.train_step(batch)
+        out = trainer.compiled.train_step(batch)
         assert bool(out["_skipped"])
     after = model.get_weights()
     trainable = {id(v) for v in model.trainable_variables}
@@ -123,8 +124,8 @@ def test_skip_counts_skipped_steps_and_keeps_metrics_finite(tmp_path):
 def test_skip_leaves_the_optimizer_untouched_on_bad_steps():
     spec = load_spec(_spec([2, 3], mode="gradient", on_nan="skip"))  # steps 1 and 2 bad
     data = prepare_data(spec)
-    trainer = Trainer(build(spec, data.data_shape), spec, data.train)
-    flags = [bool(trainer.train_step(b)["_skipped"]) for b in batches(data.train, 40)]
+    trainer = Trainer(build(spec, data.data_shape), spec.train, data.train)
+    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in batches(data.train, 40)]
     assert flags == [True, True, False, False, False, False]
     assert int(trainer.optimizers[0].iterations.numpy()) == 4
 
@@ -132,7 +133,7 @@ def test_skip_leaves_the_optimizer_untouched_on_bad_steps():
 @pytest.mark.parametrize(("option", "keras_name"), [("clip_norm", "global_clipnorm"), ("clip_value", "clipvalue")])
 def test_clipping_reaches_every_phase_optimizer(option, keras_name):
     spec = load_spec(_spec([], **{option: 0.5}))
-    trainer = Trainer(build(spec, (12, 12, 1)), spec, ArrayData(np.zeros((4, 12, 12, 1), np.float32)))
+    trainer = Trainer(build(spec, (12, 12, 1)), spec.train, ArrayData(np.zeros((4, 12, 12, 1), np.float32)))
     assert [getattr(o, keras_name) for o in trainer.optimizers] == [0.5]
 
 
@@ -141,9 +142,9 @@ def test_clip_norm_bounds_each_update():
     spec = load_spec(_spec([], clip_norm=1e-3, optimizer={"type": "sgd", "learning_rate": 1.0}))
     data = prepare_data(spec)
     model = build(spec, data.data_shape)
-    trainer = Trainer(model, spec, data.train)
+    trainer = Trainer(model, spec.train, data.train)
     before = [v.numpy().copy() for v in model.trainable_variables]
-    trainer.train_step(next(iter(batches(data.train, 40))))
+    trainer.compiled.train_step(next(iter(batches(data.train, 40))))
     moved = math.sqrt(sum(float(np.sum((v.numpy() - b) ** 2)) for v, b in zip(model.trainable_variables, before,
                                                                               strict=True)))
     assert moved == pytest.approx(1e-3, rel=1e-2)

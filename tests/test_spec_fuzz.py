@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genkit.errors import GenkitError
-from genkit.spec.resolve import Spec, parse_spec_text, resolve
+from genkit.spec.resolve import parse_spec_text, resolve
+from genkit.spec.schema import Spec
 from genkit.spec.yaml_source import dump_yaml
 
 EXAMPLES = 200

@@ -12,9 +12,10 @@ import genkit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The modules behind the public API (plus the CLI and the plugin scaffold). genkit.testing is
-#: public too but is left out until its lambdas are annotated (mypy cannot infer their types).
-PUBLIC_MODULES = sorted({"genkit", "genkit.cli", "genkit.scaffold", *genkit._EXPORTS.values()})
+#: What mypy checks: the whole genkit package, the built-in plugins and the research plugin
+#: package (whose contract methods are typed against genkit.ModelSurface, so a plugin calling
+#: something the model surface does not offer fails here).
+CHECKED = ["genkit", "plugins", "examples/plugins/genkit-research/genkit_research"]
 
 
 def test_all_lists_every_export_and_each_resolves_with_a_docstring():
@@ -45,9 +46,8 @@ def test_py_typed_is_shipped():
     assert "py.typed" in config["tool"]["setuptools"]["package-data"]["genkit"]
 
 
-def test_mypy_passes_on_the_public_modules():
-    modules = [arg for module in PUBLIC_MODULES for arg in ("-m", module)]
-    done = subprocess.run([sys.executable, "-m", "mypy", *modules], cwd=ROOT, capture_output=True, text=True,
+def test_mypy_passes_on_genkit_and_the_plugins():
+    done = subprocess.run([sys.executable, "-m", "mypy", *CHECKED], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success: no issues found" in done.stdout

@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 import genkit
-from genkit.training.checkpoint import CheckpointManager, CheckpointWarning
 from genkit.errors import GenkitError
-from genkit.runs.directory import prepare, train
+from genkit.runs.train import prepare, train
 from genkit.spec.resolve import load_spec
+from genkit.training.checkpoint import CheckpointManager, CheckpointWarning
 from genkit.training.trainer import Trainer
 
 CONTROL = Path(__file__).parent / "bad_inputs" / "control.yaml"
@@ -103,7 +103,7 @@ def test_checkpoint_with_pickled_optimizer_state_is_refused(copy_run, marker):
     data, model = prepare(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        state = CheckpointManager(copy_run).restore(Trainer(model, spec, data.train))
+        state = CheckpointManager(copy_run).restore(Trainer(model, spec.train, data.train))
     assert state is None  # the only checkpoint was refused
     assert any(issubclass(w.category, CheckpointWarning) and "pickle" in str(w.message) for w in caught)
     assert not marker.exists()

@@ -45,10 +45,10 @@ def _fields_table(model: Any) -> list[str]:
 
 def spec_reference() -> str:
     """Markdown for every registered component, kind by kind, and the spec's own keys."""
-    from genkit.spec.presets import PRESETS
     from genkit.plugin.registry import KINDS, registry
     from genkit.plugin.signature import spec_arguments
-    from genkit.spec.resolve import DataOptions, TrainSpec
+    from genkit.spec.presets import PRESETS
+    from genkit.spec.schema import DataOptions, TrainSpec
 
     out = [
         "# Spec reference",

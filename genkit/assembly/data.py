@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from genkit.plugin.contracts import ArrayData
 from genkit.errors import GenkitError, SpecError
+from genkit.plugin.context import Context
+from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
-from genkit.spec.resolve import Spec
+from genkit.plugin.registry import registry
+from genkit.spec.schema import Spec
 
 
 @dataclass
@@ -27,6 +29,12 @@ class PreparedData:
     data_shape: tuple[int, ...]
     num_classes: int
     condition_dim: int = 0
+
+    def context(self, spec: Spec) -> Context:
+        """The build context of a model trained on these data with the spec's settings."""
+        return Context(latent_shape=spec.latent_shape, data_shape=self.data_shape, condition_dim=self.condition_dim,
+                       num_classes=self.num_classes, num_train_examples=len(self.train),
+                       batch_size=spec.train.batch_size, epochs=spec.train.epochs)
 
 
 def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
@@ -66,8 +74,6 @@ def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
 
 def describe_data(spec: Spec) -> str:
     """How error messages name the spec's data: the dataset type and, for files, the file."""
-    from genkit.plugin.registry import registry
-
     plugin = registry("dataset").get(spec.data["type"]).obj
     files = [str(spec.data[key]) for key in getattr(plugin, "path_args", ()) if spec.data.get(key)]
     return f"dataset '{spec.data['type']}'" + (f" ({', '.join(files)})" if files else "")
@@ -75,7 +81,7 @@ def describe_data(spec: Spec) -> str:
 
 def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayData:
     """One split of the spec's dataset, as float32 in genkit's conventions (limit applied)."""
-    dataset = dataset if dataset is not None else instantiate("dataset", spec.data, "data")
+    dataset = dataset if dataset is not None else instantiate("dataset", spec.dataset_entry, "data")
     if split not in dataset.splits:
         raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
     arrays = dataset.load(split)
@@ -141,6 +147,6 @@ def prepare_data(spec: Spec) -> PreparedData:
             labelled = np.flatnonzero(train.y >= 0)
             extra = np.repeat(labelled, options.labelled_repeat - 1)
             train = train.subset(np.concatenate([np.arange(len(train)), extra]))
-        if validation is not None:  # one label dtype for the compiled train and evaluation steps
+        if validation is not None and validation.y is not None:  # one label dtype for training and evaluation
             validation.y = validation.y.astype(np.int64)
     return PreparedData(train, validation, shape, num_classes, condition_dim)

@@ -39,3 +39,9 @@ def uniform(shape: Any, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Ten
 def normal(shape: Any, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
     """Standard normal values of ``shape`` from the stateless ``seed`` ([2] int32)."""
     return tf.random.stateless_normal(shape, seed=seed, dtype=dtype, alg=_ALGORITHM.get())
+
+
+def split_seed(seed: tf.Tensor, n: int) -> list[tf.Tensor]:
+    """``n`` independent stateless seeds (each ``[2]`` int32) from one: how a component that needs
+    several random draws in one call keeps them independent and reproducible."""
+    return list(tf.unstack(tf.random.experimental.stateless_split(seed, num=n)))

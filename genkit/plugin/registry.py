@@ -38,8 +38,9 @@ KINDS: dict[str, str] = {
     "divergence": "genkit.divergences",
     "corruption": "genkit.corruptions",
     "objective": "genkit.objectives",
+    "sampler": "genkit.samplers",
     "dataset": "genkit.datasets",
-    "callback": "genkit.training.callbacks",
+    "callback": "genkit.callbacks",
 }
 
 #: The distribution whose plugins win a name clash.

@@ -1,7 +1,7 @@
 """Evaluation that can be compared with papers: ELBO, importance-weighted log p(x), latent metrics.
 
-``genkit.evaluate(run_dir)`` (and ``genkit evaluate RUN_DIR``) computes, on the test split by
-default:
+:func:`evaluate_model` computes, for a model and arrays (``genkit.evaluate(run_dir)`` and
+``genkit evaluate RUN_DIR`` call it on a run's test split, :mod:`genkit.runs.evaluate`):
 
 - the ELBO and its two terms (reconstruction -E_q log p(x|z) and KL(q(z|x) || p(z)));
 - the importance-weighted estimate of log p(x) with k samples (Burda et al., 2016), computed in
@@ -13,29 +13,22 @@ default:
 
 Data binarized dynamically during training are binarized once, with a fixed seed, for evaluation
 (the standard stochastic binarization of the test set), so numbers are reproducible.
-
-The module is called ``evaluation`` so that ``genkit.evaluate`` stays the function: importing a
-submodule named ``genkit.evaluate`` would overwrite that package attribute with the module.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from genkit.results import metrics as latent_metrics
-from genkit.plugin.contracts import ArrayData
-from genkit.errors import GenkitError
 from genkit.assembly.model import GenerativeAutoencoder
-
-EVAL_FILE = "metrics_eval.json"
+from genkit.errors import GenkitError
+from genkit.plugin.dataset import ArrayData
+from genkit.results import metrics as latent_metrics
 
 #: How many (example, importance sample) pairs one compiled pass decodes by default.
 PAIRS_PER_PASS = 20_000
@@ -76,7 +69,7 @@ def _progress_bar(enabled: bool) -> Any:
 
 
 def _require_density(model: GenerativeAutoencoder, what: str) -> None:
-    if model.posterior_head.deterministic:
+    if model.posterior.deterministic:
         raise GenkitError(f"{what} needs a stochastic posterior q(z|x); this model's encoder is deterministic")
     if model.prior is None or model.prior.sample_only:
         raise GenkitError(f"{what} needs a prior with a density p(z); this model has none")
@@ -125,17 +118,9 @@ def importance_weighted_log_likelihood(
 
 def _log_weights_logsumexp_fn(model: GenerativeAutoencoder) -> Callable[..., tf.Tensor]:
     """(x batch, number of samples, seed) -> logsumexp over the samples of the log importance weights."""
-    data_shape = list(model.data_shape)
 
     def log_weights_logsumexp(chunk: tf.Tensor, samples: int, pass_seed: tf.Tensor) -> tf.Tensor:
-        q = model.posterior_distribution(chunk)
-        z = q.sample(samples, seed=pass_seed)  # [samples, batch, latent]
-        log_q = q.log_prob(z)
-        log_prior = model.prior_distribution().log_prob(z)
-        p_x = model.likelihood_distribution(tf.reshape(z, [-1, model.latent_dim]))
-        tiled = tf.reshape(tf.broadcast_to(chunk[None], [samples, *chunk.shape]), [-1, *data_shape])
-        log_px = tf.reshape(p_x.log_prob(tiled), tf.shape(log_q))
-        return tf.reduce_logsumexp(log_px + log_prior - log_q, axis=0)
+        return tf.reduce_logsumexp(model.log_importance_weights(chunk, None, pass_seed, samples), axis=0)
 
     return log_weights_logsumexp
 
@@ -166,9 +151,10 @@ def _posterior_summaries(
     means, draws, recons = [], [], []
     for index, start in enumerate(range(0, len(x), batch_size)):
         q = model.posterior_distribution(tf.constant(x[start : start + batch_size]))
-        point = model.posterior_head.point(q)
-        means.append((point if model.posterior_head.deterministic else q.mean()).numpy())
-        draws.append(q.sample(seed=_seed(seed, 10_000 + index)).numpy())
+        point = model.posterior.point(q)
+        n = int(point.shape[0])
+        means.append(tf.reshape(point if model.posterior.deterministic else q.mean(), [n, -1]).numpy())
+        draws.append(tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy())
         recons.append(model.likelihood.mean(model.likelihood_distribution(point)).numpy())
     return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
 
@@ -182,61 +168,29 @@ def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0
     return (rng.uniform(size=x.shape) < x).astype(np.float32)
 
 
-def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
-        GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None]:
-    """(model, run dir or None, evaluation split, train split or None) from evaluate's arguments."""
-    from genkit.assembly.data import load_split
-    from genkit.runs.directory import SPEC_FILE, load
-    from genkit.spec.resolve import load_spec
-
-    if isinstance(source, GenerativeAutoencoder):
-        model, run_dir = source, None
-    else:
-        run_dir = Path(source)
-        model = load(run_dir)
-    if isinstance(data, ArrayData):
-        return model, run_dir, data, None
-    if data is None:
-        if run_dir is None:
-            raise GenkitError("evaluating a model object needs data: an ArrayData or a spec file")
-        data = run_dir / SPEC_FILE
-    spec = load_spec(data)
-    evaluation = load_split(spec, split)
-    if tuple(evaluation.x.shape[1:]) != model.data_shape:
-        raise GenkitError(f"the data have examples of shape {evaluation.x.shape[1:]}, "
-                          f"but the model was trained on shape {model.data_shape}")
-    labelled = evaluation.y is not None and evaluation.y.ndim == 1
-    train = load_split(spec, "train") if labelled and split != "train" else None
-    return model, run_dir, evaluation, train
-
-
-def evaluate(
-    source: str | Path | GenerativeAutoencoder,
-    data: str | Path | ArrayData | None = None,
+def evaluate_model(
+    model: GenerativeAutoencoder,
+    arrays: ArrayData,
+    train: ArrayData | None = None,
     *,
-    split: str = "test",
+    split: str = "given",
     k: int = 1000,
     batch_size: int = 100,
     samples_per_pass: int | None = None,
     seed: int = 0,
     progress: bool = True,
-    write: bool = True,
 ) -> dict[str, Any]:
-    """Every metric that applies to the model and data; written to ``metrics_eval.json`` in the run dir.
+    """Every metric that applies to ``model`` on ``arrays`` (the ``split`` named in the results).
 
-    ``source`` is a run directory or a model. ``data`` is a spec file whose ``data`` section to
-    use (default: the run's own spec) or an :class:`ArrayData` to evaluate directly. ``k`` is the
-    number of importance samples for log p(x); ``batch_size`` and ``samples_per_pass`` bound
-    memory (see :func:`importance_weighted_log_likelihood`). Metrics that do not apply (an ELBO
-    for a deterministic encoder, a probe without labels or when evaluating the train split the
-    probe learns from) are left out.
+    ``train`` (labelled training data) lets the linear probe and the majority-cluster accuracy
+    learn their mappings. ``k`` is the number of importance samples for log p(x); ``batch_size``
+    and ``samples_per_pass`` bound memory (see :func:`importance_weighted_log_likelihood`).
+    Metrics that do not apply (an ELBO for a deterministic encoder, a probe without labels) are left out.
     """
     started = time.perf_counter()
-    model, run_dir, arrays, train = _resolve(source, data, split)
     x = evaluation_inputs(model, arrays.x, seed)
-    results: dict[str, Any] = {"split": split if not isinstance(data, ArrayData) else "given", "examples": len(x),
-                               "latent_dim": model.latent_dim}
-    stochastic = not model.posterior_head.deterministic
+    results: dict[str, Any] = {"split": split, "examples": len(x), "latent_dim": model.latent_dim}
+    stochastic = not model.posterior.deterministic
     has_density = model.prior is not None and not model.prior.sample_only
     if stochastic and has_density:
         terms = model.elbo_terms(x, seed=seed, batch_size=batch_size)
@@ -256,7 +210,7 @@ def evaluate(
 
     if model.prior is not None:
         n = min(MMD_POINTS, len(x))
-        prior_draws = model.prior_distribution().sample(n, seed=_seed(seed, 20_000)).numpy()
+        prior_draws = model.prior_distribution().sample(n, seed=_seed(seed, 20_000)).numpy().reshape(n, -1)
         results["mmd"] = latent_metrics.mmd_squared(summary["draws"][:n], prior_draws)
 
     if arrays.y is not None and arrays.y.ndim == 1:
@@ -278,8 +232,6 @@ def evaluate(
         results.update({f"mig_{name}": float(gap) for name, gap in zip(names, gaps, strict=True) if np.isfinite(gap)})
 
     results["seconds"] = round(time.perf_counter() - started, 2)
-    if write and run_dir is not None:
-        (run_dir / EVAL_FILE).write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 

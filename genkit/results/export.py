@@ -8,12 +8,13 @@ models: one row per example, one-hot rows for class labels):
 name       inputs                                                      outputs
 =========  ==========================================================  ==============================
 encode     ``x`` float32 ``[N, *data_shape]`` (, ``condition`` ``[N, C]``)  ``z``: the posterior's point
-decode     ``z`` float32 ``[N, latent_dim]`` (, ``condition``)             ``x``: the mean of p(x|z)
-sample     ``n`` int32 scalar, ``seed`` int32 scalar (, ``condition``)     ``z`` ~ p(z) and its ``x``
+decode     ``z`` float32 ``[N, *latent_shape]`` (, ``condition``)          ``x``: the mean of p(x|z)
+sample     ``n`` int32 scalar, ``seed`` int32 scalar (, ``condition``)     ``z`` and its ``x``
 =========  ==========================================================  ==============================
 
-``sample`` draws z with the stateless seed ``[seed, 2**30]``, exactly as
-:meth:`GenerativeAutoencoder.sample_latent` does, so a seed gives the same samples in both.
+``sample`` draws z from the model's fitted sampler if it has one, else from the prior, with the
+stateless seed ``[seed, 2**30]``, exactly as :meth:`GenerativeAutoencoder.sample_latent` does, so a
+seed gives the same samples in both.
 ``encode`` is also the ``serving_default`` signature.
 """
 
@@ -25,11 +26,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from genkit.assembly.model import SAMPLE_STREAM, GenerativeAutoencoder
 from genkit.errors import GenkitError
-from genkit.assembly.model import GenerativeAutoencoder
-
-#: The second element of the stateless seed of ``sample`` (the one ``model.sample_latent`` uses).
-SAMPLE_STREAM = 2**30
 
 
 def _signatures(model: GenerativeAutoencoder) -> dict[str, tuple[Any, list[tf.TensorSpec]]]:
@@ -38,21 +36,25 @@ def _signatures(model: GenerativeAutoencoder) -> dict[str, tuple[Any, list[tf.Te
 
     def encode(x: tf.Tensor, *condition: tf.Tensor) -> dict[str, tf.Tensor]:
         q = model.posterior_distribution(x, condition[0] if condition else None)
-        return {"z": model.posterior_head.point(q)}
+        return {"z": model.posterior.point(q)}
 
     def decode(z: tf.Tensor, *condition: tf.Tensor) -> dict[str, tf.Tensor]:
-        p = model.likelihood_distribution(z, condition[0] if condition else None)
-        return {"x": model.likelihood.mean(p)}
+        return {"x": model.decode_mean(z, condition[0] if condition else None)}
 
     def sample(n: tf.Tensor, seed: tf.Tensor, *condition: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = model.prior_distribution().sample(n, seed=tf.stack([seed, tf.constant(SAMPLE_STREAM, tf.int32)]))
+        stateless = tf.stack([seed, tf.constant(SAMPLE_STREAM, tf.int32)])
+        if model.sampler is not None and model.sampler.fitted:
+            z = model.sampler.sample(n, stateless)
+        else:
+            conditional_prior = model.prior is not None and model.prior.conditional
+            z = model.sample_prior(n, stateless, condition[0] if condition and conditional_prior else None)
         return {"z": z, **decode(z, *condition)}
 
     endpoints: dict[str, tuple[Any, list[tf.TensorSpec]]] = {
         "encode": (encode, [tf.TensorSpec((None, *model.data_shape), tf.float32, name="x"), *condition]),
-        "decode": (decode, [tf.TensorSpec((None, model.latent_dim), tf.float32, name="z"), *condition]),
+        "decode": (decode, [tf.TensorSpec((None, *model.latent_shape), tf.float32, name="z"), *condition]),
     }
-    if model.prior is not None:
+    if model.can_sample:
         endpoints["sample"] = (
             sample,
             [tf.TensorSpec((), tf.int32, name="n"), tf.TensorSpec((), tf.int32, name="seed"), *condition],
@@ -60,16 +62,12 @@ def _signatures(model: GenerativeAutoencoder) -> dict[str, tuple[Any, list[tf.Te
     return endpoints
 
 
-def export(model: GenerativeAutoencoder | str | Path, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``model`` (or the model of a run directory) as a SavedModel at ``path``; return the path.
+def export_model(model: GenerativeAutoencoder, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` as a SavedModel at ``path``; return the path.
 
-    A model without a prior (a plain autoencoder) gets ``encode`` and ``decode`` only. An existing,
-    non-empty ``path`` is refused unless ``overwrite``.
+    A model that cannot sample (a plain autoencoder without a fitted sampler) gets ``encode`` and
+    ``decode`` only. An existing, non-empty ``path`` is refused unless ``overwrite``.
     """
-    if not isinstance(model, GenerativeAutoencoder):
-        from genkit.runs.directory import load
-
-        model = load(model)
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
         raise GenkitError(f"export path {path} already exists and is not empty; choose another or pass --overwrite")

@@ -124,8 +124,8 @@ def save_latent_scatter(path: str | Path, points: np.ndarray, labels: np.ndarray
     else:
         classes = np.unique(labels)
         # up to 10 classes: distinct tab10 colours; more: evenly spaced along viridis
-        palette = matplotlib.colormaps["tab10"].colors if len(classes) <= 10 else \
-            matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, len(classes)))
+        colormap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "viridis"]
+        palette = colormap(np.arange(len(classes)) if len(classes) <= 10 else np.linspace(0.0, 1.0, len(classes)))
         for label, colour in zip(classes, palette, strict=False):
             chosen = labels == label
             name = class_names[int(label)] if class_names and 0 <= int(label) < len(class_names) else str(label)

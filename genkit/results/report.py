@@ -10,23 +10,18 @@ URIs) into one ``report.html`` that opens offline.
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genkit.results import pictures
-from genkit.plugin.contracts import ArrayData
-from genkit.errors import GenkitError
-from genkit.results.evaluation import EVAL_FILE, describe, evaluation_inputs, format_value
-from genkit.results.metrics import pca_2d
 from genkit.assembly.model import GenerativeAutoencoder
-
-PICTURES_DIR = "pictures"
-REPORT_FILE = "report.html"
+from genkit.errors import GenkitError
+from genkit.plugin.dataset import ArrayData
+from genkit.results import pictures
+from genkit.results.evaluation import describe, evaluation_inputs, format_value
+from genkit.results.metrics import pca_2d
 
 #: At most this many latent dimensions get a traversal row (the most active ones).
 TRAVERSAL_DIMS = 10
@@ -64,17 +59,6 @@ def sample_images(
     return model.sample(n, labels=np.full(n, label), seed=seed)
 
 
-def read_history(run_dir: Path) -> list[dict[str, float]]:
-    """The rows of ``metrics.csv`` as floats (empty if the run has none)."""
-    from genkit.runs.directory import METRICS_FILE
-
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
-
-
 def _sweep(low: np.ndarray, high: np.ndarray, steps: int) -> np.ndarray:
     """``steps`` points from ``low`` to ``high`` (linear), shape ``[steps, *low.shape]``."""
     t = np.linspace(0.0, 1.0, steps)[:, None]
@@ -83,7 +67,7 @@ def _sweep(low: np.ndarray, high: np.ndarray, steps: int) -> np.ndarray:
 
 def _pairs(arrays: ArrayData, n: int) -> list[tuple[int, int]]:
     """Up to ``n`` pairs of example indices, of different labels when there are labels."""
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for a in range(min(len(arrays) - 1, 4 * n)):
         b = next((j for j in range(a + 1, len(arrays))
                   if arrays.y is None or arrays.y.ndim != 1 or arrays.y[j] != arrays.y[a]), None)
@@ -180,43 +164,21 @@ figcaption { font-size: 0.9em; color: #555; max-width: 500px; }
 """
 
 
-def write_report(run_dir: str | Path, seed: int = 0) -> Path:
-    """Make the run's pictures and write ``report.html`` (spec, metrics, pictures), self-contained."""
-    from genkit.assembly.data import load_split
-    from genkit.runs.directory import SPEC_FILE, load
-    from genkit.spec.resolve import load_spec
-
-    run_dir = Path(run_dir)
-    model = load(run_dir)
-    spec = load_spec(run_dir / SPEC_FILE)
-    try:
-        arrays = load_split(spec, "test")
-    except GenkitError:  # a dataset without a test split: draw the pictures from the training data
-        arrays = load_split(spec, "train")
-    history = read_history(run_dir)
-    made = make_pictures(model, arrays, run_dir / PICTURES_DIR, history, seed)
-
-    sections = [f"<h1>genkit run: {html.escape(spec.name)}</h1>",
-                f"<p>{html.escape(str(run_dir.resolve()))} &middot; model '{html.escape(spec.model)}', "
-                f"latent dimension {model.latent_dim}, {model.count_params():,} parameters</p>"]
-    evaluation = run_dir / EVAL_FILE
-    sections.append("<h2>Evaluation</h2>")
-    if evaluation.is_file():
-        sections.append(_table(json.loads(evaluation.read_text()), describe_rows=True))
+def render_report(title: str, subtitle: str, evaluation: dict[str, Any] | None, history: list[dict[str, float]],
+                  figures: list[tuple[str, Path]], spec_text: str, evaluate_hint: str) -> str:
+    """The HTML of a report: evaluation numbers, the last epoch's metrics, pictures (inlined as data
+    URIs, so the file opens offline) and the spec."""
+    sections = [f"<h1>genkit run: {html.escape(title)}</h1>", f"<p>{html.escape(subtitle)}</p>", "<h2>Evaluation</h2>"]
+    if evaluation is not None:
+        sections.append(_table(evaluation, describe_rows=True))
     else:
-        sections.append(f"<p>No {EVAL_FILE} yet: run <code>genkit evaluate {html.escape(str(run_dir))}</code>.</p>")
+        sections.append(f"<p>No evaluation yet: run <code>{html.escape(evaluate_hint)}</code>.</p>")
     if history:
         sections += [f"<h2>Training (last of {len(history)} epochs)</h2>", _table(history[-1], describe_rows=False)]
     sections.append("<h2>Pictures</h2>")
-    figures = [(CAPTIONS[name], path) for name, path in made.items()]
-    figures += [(f"{path.name}, saved in the run directory.", path) for path in sorted(run_dir.glob("*.png"))]
     for caption, path in figures:
         sections.append(f'<figure><img alt="{html.escape(path.stem)}" src="{_data_uri(path)}">'
                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    sections += ["<h2>Spec</h2>", f"<pre>{html.escape((run_dir / SPEC_FILE).read_text())}</pre>"]
-    page = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>genkit report: "
-            f"{html.escape(spec.name)}</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
-    out = run_dir / REPORT_FILE
-    out.write_text(page, encoding="utf-8")
-    return out
-
+    sections += ["<h2>Spec</h2>", f"<pre>{html.escape(spec_text)}</pre>"]
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>genkit report: "
+            f"{html.escape(title)}</title><style>{STYLE}</style></head><body>{''.join(sections)}</body></html>\n")

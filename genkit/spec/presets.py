@@ -44,8 +44,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: The spec keys that name components (and so can be filled by a preset).
 COMPONENT_KEYS: tuple[str, ...] = (
-    "encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "corruption", "objective",
+    "encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "corruption", "objective", "sampler",
 )
 
 #: The component keys a spec may leave empty.
-OPTIONAL_COMPONENT_KEYS: tuple[str, ...] = ("prior", "corruption", "objective")
+OPTIONAL_COMPONENT_KEYS: tuple[str, ...] = ("prior", "corruption", "objective", "sampler")

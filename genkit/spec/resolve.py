@@ -10,140 +10,22 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pydantic
 
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.instantiate import kind_problem
-from genkit.spec.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
+from genkit.plugin.optimizers import optimizer_problem, with_clipping
 from genkit.plugin.registry import registry
-from genkit.plugin.signature import describe_error, spec_arguments, to_plain, validate_arguments
+from genkit.plugin.signature import describe_error, spec_arguments, validate_arguments
+from genkit.spec.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
+from genkit.spec.schema import DATA_OPTION_KEYS, DataOptions, Spec, TopLevel, TrainSpec
 from genkit.spec.yaml_source import LineMap, parse_yaml, read_yaml_file
 
 #: A key path into the spec, e.g. ``("train", "callbacks", 0)``.
 Key = tuple[Any, ...]
-
-
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
-
-
-class OptimizerSpec(pydantic.BaseModel):
-    """Any Keras optimizer by name; other keys are passed to its constructor."""
-
-    model_config = pydantic.ConfigDict(extra="allow")
-    type: str = "adam"
-    learning_rate: float = 1e-3
-
-
-class TrainSpec(_Strict):
-    """How to train: epochs, batch size, optimizer and seed; checkpoints, NaN handling, clipping;
-    compilation, precision and distribution.
-
-    ``checkpoint_every`` epochs (and at the end) a checkpoint is written, keeping the last
-    ``keep_checkpoints``. ``on_nan``: a non-finite loss or gradient ``stop``s training (default) or
-    its update is ``skip``ped and counted. ``clip_norm`` clips the global gradient norm of each
-    phase, ``clip_value`` each gradient value.
-
-    ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU, off on CPUs and
-    under a distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
-    scaling) or bfloat16, distributions stay float32. ``steps_per_execution``: training steps per
-    call of the compiled function (``auto``: doubled while a call takes under 0.1 s).
-    ``distribute``: the ``tf.distribute`` strategy (docs/distributed.md).
-    """
-
-    epochs: pydantic.PositiveInt = 10
-    batch_size: pydantic.PositiveInt = 128
-    optimizer: OptimizerSpec = pydantic.Field(default_factory=OptimizerSpec)
-    seed: int = 0
-    image_every: pydantic.PositiveInt = 1
-    # Fault tolerance (genkit.checkpoint and the trainer's NaN guard).
-    checkpoint_every: pydantic.PositiveInt = 1
-    keep_checkpoints: pydantic.PositiveInt = 3
-    on_nan: Literal["stop", "skip"] = "stop"
-    clip_norm: pydantic.PositiveFloat | None = None
-    clip_value: pydantic.PositiveFloat | None = None
-    # Speed and scale (genkit.trainer, genkit.precision, genkit.strategy).
-    jit_compile: bool | Literal["auto"] = "auto"
-    mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
-    steps_per_execution: pydantic.PositiveInt | Literal["auto"] = "auto"
-    distribute: Literal["none", "mirrored", "multi_worker", "tpu"] = "none"
-
-    @pydantic.model_validator(mode="after")
-    def _one_clipping(self) -> TrainSpec:
-        if self.clip_norm is not None and self.clip_value is not None:
-            raise ValueError("set train.clip_norm or train.clip_value, not both (Keras optimizers take one)")
-        return self
-
-    #: Registered callbacks (``early_stopping``, ``csv``, ``tensorboard``, ...), each a name or a
-    #: mapping with ``type``; resolved like components, every argument filled in.
-    callbacks: list[str | dict[str, Any]] = pydantic.Field(default_factory=list)
-
-
-class DataOptions(_Strict):
-    """Options genkit applies to any dataset plugin."""
-
-    binarize: Literal["none", "static", "dynamic"] = "none"
-    validation_split: float = pydantic.Field(default=0.1, ge=0.0, lt=1.0)
-    limit: pydantic.PositiveInt | None = None
-    #: Semi-supervised data: keep this many training labels (balanced per class, seeded); the
-    #: rest become -1 (unlabelled).
-    labelled: pydantic.PositiveInt | None = None
-    #: How many times each kept labelled example appears per epoch (so that batches hold some).
-    labelled_repeat: pydantic.PositiveInt = 1
-
-
-class _TopLevel(_Strict):
-    """The scalar top-level keys (components, data and train are validated separately)."""
-
-    name: str = "run"
-    model: str = "vae"
-    latent_dim: pydantic.PositiveInt
-    #: None: the preset decides (``cvae`` and ``m2`` are conditional).
-    conditional: bool | None = None
-
-
-DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
-
-
-@dataclass
-class Spec:
-    """A validated spec: every component resolved to ``{"type": name, **all arguments}``."""
-
-    name: str
-    model: str
-    latent_dim: int
-    data: dict[str, Any]
-    #: key -> ``{"type": name, **arguments}``; only ``prior`` may be None (no prior).
-    components: dict[str, Any]
-    train: TrainSpec
-    conditional: bool = False
-    source: str | None = None
-    lines: LineMap = field(default_factory=dict, repr=False)
-
-    @property
-    def data_options(self) -> DataOptions:
-        return DataOptions(**{k: self.data[k] for k in DATA_OPTION_KEYS})
-
-    @property
-    def dataset_args(self) -> dict[str, Any]:
-        """The data plugin's own arguments (without ``type`` and genkit's data options)."""
-        return {k: v for k, v in self.data.items() if k != "type" and k not in DATA_OPTION_KEYS}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, ready to write as YAML; reading it back gives an equal spec."""
-        return {
-            "name": self.name,
-            "model": self.model,
-            "latent_dim": self.latent_dim,
-            "conditional": self.conditional,
-            "data": to_plain(self.data),
-            **{key: to_plain(self.components[key]) for key in COMPONENT_KEYS},
-            "train": to_plain(self.train.model_dump()),
-        }
 
 
 class _Problems:
@@ -260,11 +142,14 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         problems.add((), f"a spec must be a mapping of keys to values, got {type(raw).__name__}")
         problems.raise_if_any()
     raw = copy.deepcopy(raw)
-    known = [*_TopLevel.model_fields, *COMPONENT_KEYS, "data", "train"]
+    known = [*TopLevel.model_fields, *COMPONENT_KEYS, "data", "train"]
     for key in raw:
         if key not in known:
             problems.add((key,), f"unknown key.{_suggest(str(key), known)} Top-level keys are: {', '.join(known)}")
-    top = _check_pydantic(_TopLevel, {k: v for k, v in raw.items() if k in _TopLevel.model_fields}, (), problems)
+    top = _check_pydantic(TopLevel, {k: v for k, v in raw.items() if k in TopLevel.model_fields}, (), problems)
+    latent_problem = None if top is None else top.latent_size_problem()
+    if latent_problem is not None:
+        problems.add((latent_problem[0],), latent_problem[1])
     model = top.model if top is not None else str(raw.get("model", "vae"))
     if model not in PRESETS:
         problems.add(("model",), f"unknown model preset '{model}'.{_suggest(model, list(PRESETS))} "
@@ -297,9 +182,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
                 _absolute_paths(data, source)
     train = _check_pydantic(TrainSpec, raw.get("train"), ("train",), problems)
     if train is not None:
-        from genkit.plugin.optimizers import optimizer_config, optimizer_problem
-
-        message = optimizer_problem(optimizer_config(train))
+        message = optimizer_problem(with_clipping(train.optimizer.model_dump(), train.clip_norm, train.clip_value))
         if message:
             problems.add(("train", "optimizer"), message)
         train.callbacks = _resolve_callbacks(train.callbacks, problems)
@@ -307,7 +190,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         _check_compatibility(components, conditional, problems)
     problems.raise_if_any()
     assert top is not None and data is not None and train is not None  # else raise_if_any raised
-    return Spec(top.name, top.model, top.latent_dim, data, components, train, conditional, source, lines)
+    return Spec(top.name, top.model, top.shape, data, components, train, conditional, source, lines)
 
 
 def _resolve_callbacks(entries: list[str | dict[str, Any]], problems: _Problems) -> list[str | dict[str, Any]]:

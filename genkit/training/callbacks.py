@@ -1,123 +1,17 @@
-"""Training callbacks: Keras-style hooks, and the built-in loggers (CSV metrics, TensorBoard, progress).
+"""Callbacks of training itself: the console progress and early stopping.
 
-A downstream library passes its own :class:`Callback` to ``genkit.train`` to plug in its logging.
-Callbacks are also a registry kind (entry point group ``genkit.callbacks``), so a spec can list
-them under ``train.callbacks`` with arguments validated against their typed ``__init__``.
+(The contract is :class:`genkit.plugin.callback.Callback`; the loggers that write into a run
+directory, metrics.csv and TensorBoard, are :mod:`genkit.runs.loggers`.) ``early_stopping`` is
+registered by name (entry point group ``genkit.callbacks``), so a spec can list it under
+``train.callbacks``.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-import numpy as np
+from typing import Any, Literal
 
 from genkit.errors import GenkitError
-
-
-class Callback:
-    """Hooks called by the trainer; override the ones you need.
-
-    A callback may end training after the current epoch by setting ``trainer.stop_training``
-    (the trainer is passed to :meth:`on_train_begin`). Built from a spec, a callback's
-    ``__init__`` may ask for ``run_dir`` (the run directory, or None when training without one).
-    """
-
-    context_args: ClassVar[frozenset[str]] = frozenset({"run_dir"})
-
-    def on_train_begin(self, trainer: Any) -> None:
-        """Before the first epoch; ``trainer.model`` and ``trainer.spec`` are available."""
-
-    def on_epoch_begin(self, epoch: int) -> None:
-        """Before an epoch (1-based)."""
-
-    def on_step_end(self, step: int, loss: float | None) -> None:
-        """After a training step; ``loss`` (the mean over the last compiled call's steps) is given at the
-        end of each call of ``train.steps_per_execution`` steps, None inside one."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        """After an epoch with its metrics (training means, validation, timing)."""
-
-    def on_train_end(self, history: list[dict[str, float]]) -> None:
-        """After the last epoch, or when training stops early (NaN stop, Ctrl-C, an error)."""
-
-
-class MetricsCSV(Callback):
-    """Appends one row per epoch to a CSV file, flushed so a crash loses nothing written."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.columns: list[str] | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        new = self.columns is None
-        if new:
-            self.columns = list(logs)
-        with self.path.open("a", newline="") as handle:
-            self._write(handle, [logs], header=new)
-
-    def restore(self, rows: list[dict[str, float]]) -> None:
-        """Replace the file by ``rows`` (the metrics a checkpoint kept), atomically; later epochs append.
-
-        Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
-        """
-        self.columns = list(rows[0]) if rows else None
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", newline="") as handle:
-            if rows:
-                self._write(handle, rows, header=True)
-        os.replace(temporary, self.path)
-
-    def _write(self, handle: Any, rows: list[dict[str, float]], header: bool) -> None:
-        columns = self.columns or []
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        if header:
-            writer.writeheader()
-        writer.writerows({k: row.get(k, "") for k in columns} for row in rows)
-
-
-class TensorBoard(Callback):
-    """Scalars every epoch; sample and reconstruction images every ``image_every`` epochs."""
-
-    def __init__(self, log_dir: str | Path, image_every: int = 1, examples: Any = None):
-        self.log_dir = Path(log_dir)
-        self.image_every = image_every
-        self.examples = examples
-        self.writer: Any = None
-        self.model: Any = None
-
-    def on_train_begin(self, trainer: Any) -> None:
-        import tensorflow as tf
-
-        self.model = trainer.model
-        self.writer = tf.summary.create_file_writer(str(self.log_dir))
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        import tensorflow as tf
-
-        from genkit.results.pictures import image_grid, is_image
-        from genkit.runs.directory import picture_labels
-
-        with self.writer.as_default(step=epoch):
-            for key, value in logs.items():
-                if key != "epoch":
-                    tf.summary.scalar(key, value)
-            model = self.model
-            if is_image(model.data_shape) and epoch % self.image_every == 0:
-                examples = self.examples
-                if model.prior is not None:
-                    labels = None if examples is None else picture_labels(model, examples, 16)
-                    tf.summary.image("samples", image_grid(model.sample(16, labels))[None])
-                if examples is not None:
-                    recon = model.reconstruct(examples.x, examples.y if model.conditional else None)
-                    tf.summary.image("reconstructions", image_grid(np.concatenate([examples.x, recon]), 8)[None])
-        self.writer.flush()
-
-    def on_train_end(self, history: list[dict[str, float]]) -> None:
-        if self.writer is not None:
-            self.writer.close()
+from genkit.plugin.callback import Callback
 
 
 class Progress(Callback):

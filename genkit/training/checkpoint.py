@@ -42,9 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from genkit.training.callbacks import Callback
 from genkit.errors import GenkitError, TrainingInterrupted
-from genkit.training.trainer import EpochProgress, Trainer
+from genkit.plugin.callback import Callback
+from genkit.training.progress import EpochProgress
+from genkit.training.trainer import Trainer
 
 CHECKPOINTS_DIR = "checkpoints"
 WEIGHTS = "model.weights.h5"
@@ -236,17 +237,24 @@ class Checkpointer(Callback):
     def on_train_begin(self, trainer: Any) -> None:
         self.trainer = trainer
 
+    def _trainer(self) -> Trainer:
+        if self.trainer is None:
+            raise RuntimeError("the checkpointer is used before training began")
+        return self.trainer
+
     def on_step_end(self, step: int, loss: float | None) -> None:
         if self.interrupt_requested:
-            self._stop(self.manager.save(self.trainer, self.trainer.progress))
+            trainer = self._trainer()
+            self._stop(self.manager.save(trainer, trainer.progress))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        train = self.trainer.spec.train
+        trainer = self._trainer()
+        settings = trainer.settings
         saved = None
-        if epoch % train.checkpoint_every == 0 or epoch == train.epochs:
-            saved = self.manager.save(self.trainer)
+        if epoch % settings.checkpoint_every == 0 or epoch == settings.epochs:
+            saved = self.manager.save(trainer)
         if self.interrupt_requested:
-            self._stop(saved or self.manager.save(self.trainer))
+            self._stop(saved or self.manager.save(trainer))
 
     def _stop(self, path: Path) -> None:
         raise TrainingInterrupted(

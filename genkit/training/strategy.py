@@ -67,55 +67,6 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     raise ValueError(f"unknown train.distribute {kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def _context_of_several_replicas() -> tf.distribute.ReplicaContext | None:
-    """The replica context when code runs on one of several replicas; None on one replica or outside ``run``."""
-    context = tf.distribute.get_replica_context()
-    return None if context is None or context.num_replicas_in_sync == 1 else context
-
-
-def replica_slice(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """This replica's contiguous slice of a global batch (the whole batch on one replica).
-
-    Replica ``i`` of ``n`` gets rows ``[i * k, (i + 1) * k)`` with ``k = ceil(size / n)``, cut at the
-    end of the batch, so an uneven last batch leaves the last replicas fewer rows or none.
-    """
-    context = _context_of_several_replicas()
-    if context is None:
-        return batch
-    size = tf.shape(next(iter(batch.values())))[0]
-    per_replica = -(-size // context.num_replicas_in_sync)
-    low = tf.minimum(tf.cast(context.replica_id_in_sync_group, tf.int32) * per_replica, size)
-    high = tf.minimum(low + per_replica, size)
-    return {key: value[low:high] for key, value in batch.items()}
-
-
-def replica_seed(seed: tf.Tensor) -> tf.Tensor:
-    """The stateless seed of this replica: ``seed`` itself on one replica, else folded with the replica id."""
-    context = _context_of_several_replicas()
-    if context is None:
-        return seed
-    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
-    return tf.random.experimental.stateless_fold_in(seed, replica)
-
-
-def global_share(local_examples: tf.Tensor) -> tf.Tensor:
-    """This replica's fraction of the examples in the global batch (1 on one replica)."""
-    local = tf.cast(local_examples, tf.float32)
-    context = _context_of_several_replicas()
-    if context is None:
-        return tf.ones_like(local)
-    return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
-
-
-def on_every_replica(flag: tf.Tensor) -> tf.Tensor:
-    """Whether a boolean holds on every replica (the same answer on all of them; ``flag`` on one replica)."""
-    context = _context_of_several_replicas()
-    if context is None:
-        return flag
-    failures = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(flag), tf.float32))
-    return tf.equal(failures, 0.0)
-
-
 def first_replica(strategy: tf.distribute.Strategy, value: Any) -> tf.Tensor:
     """The first replica's copy of a value every replica computed alike (the value itself on one replica)."""
     return strategy.experimental_local_results(value)[0]

@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genkit.plugin.contracts import ArrayData, Dataset
-from genkit.errors import GenkitError
+from genkit import ArrayData, Dataset, GenkitError
 
 
 class _KeyedFile(Dataset):

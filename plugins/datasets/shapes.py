@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genkit.plugin.contracts import ArrayData, Dataset
+from genkit import ArrayData, Dataset
 
 SHAPE_NAMES = ["square", "ellipse", "triangle", "heart"]
 FACTOR_NAMES = ["shape", "scale", "rotation", "position_x", "position_y"]

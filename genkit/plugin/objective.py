@@ -1,0 +1,54 @@
+"""The objective contract: a model-level training objective replacing the main loss."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+
+from genkit.errors import GenkitError
+from genkit.plugin.component import Reporting
+from genkit.plugin.context import CONTEXT_NAMES
+from genkit.plugin.phase import Phase
+from genkit.plugin.surface import Batch, ModelSurface
+
+
+class Objective(Reporting, keras.layers.Layer):
+    """A model-level training objective: replaces the model's main loss and may bring networks
+    (a classifier, discriminators) and phases of its own.
+
+    Without an objective the model minimises reconstruction + weight * divergence. An objective's
+    ``loss_terms(model, batch, seed, training)`` returns the main phase's terms instead (it may call
+    ``model.autoencoder_loss_terms`` or ``model.per_example_terms``, with ``samples=k`` for k codes
+    per example, and add to them); its variables train in the main phase unless listed by
+    ``exclusive_variables`` (trained only by its own ``phases``). An objective with a classifier
+    overrides ``class_logits``, which gives ``model.classify`` its predictions.
+    """
+
+    context_args: ClassVar[frozenset[str]] = CONTEXT_NAMES
+    #: True when the objective needs a conditional model (``conditional: true``, labels as condition).
+    requires_conditional: ClassVar[bool] = False
+
+    def loss_terms(self, model: ModelSurface, batch: Batch, seed: tf.Tensor,
+                   training: bool = True) -> dict[str, tf.Tensor]:
+        """Batch means of the main phase's loss (key ``"loss"``) and of its parts."""
+        return model.autoencoder_loss_terms(batch, seed, training)
+
+    def phases(self, model: ModelSurface) -> list[Phase]:
+        """Extra phases run after the main phase and the divergence's phases."""
+        return []
+
+    def exclusive_variables(self) -> list[Any]:
+        """Variables trained only by this objective's own phases (left out of the main phase)."""
+        return []
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether this objective overrides :meth:`class_logits` (m2, categorical_aae)."""
+        return type(self).class_logits is not Objective.class_logits
+
+    def class_logits(self, model: ModelSurface, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Unnormalised class scores ``[batch, classes]`` (float32) for ``model.classify`` and the
+        objective's own losses (``training=True``)."""
+        raise GenkitError(f"objective '{type(self).__name__}' has no classifier, so the model cannot classify")

@@ -1,0 +1,170 @@
+"""The schema of a spec: the top-level keys, the ``data`` options and the ``train`` section, and
+:class:`Spec`, the validated result every later stage takes.
+
+Component entries (encoder, prior, ...) are validated against their plugins' typed signatures
+in :mod:`genkit.spec.resolve`; the sections here are genkit's own and validated with pydantic in
+strict mode (``"3"`` is not an int).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pydantic
+
+from genkit.plugin.optimizers import OptimizerSpec
+from genkit.plugin.signature import to_plain
+from genkit.spec.presets import COMPONENT_KEYS
+from genkit.spec.yaml_source import LineMap
+
+
+class Strict(pydantic.BaseModel):
+    """A section with a fixed set of keys: an unknown key is an error."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class TrainSpec(Strict):
+    """How to train: epochs, batch size, optimizer and seed; checkpoints, NaN handling, clipping;
+    compilation, precision and distribution.
+
+    ``checkpoint_every`` epochs (and at the end) a checkpoint is written, keeping the last
+    ``keep_checkpoints``. ``on_nan``: a non-finite loss or gradient ``stop``s training (default) or
+    its update is ``skip``ped and counted. ``clip_norm`` clips the global gradient norm of each
+    phase, ``clip_value`` each gradient value.
+
+    ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU, off on CPUs and
+    under a distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
+    scaling) or bfloat16, distributions stay float32. ``steps_per_execution``: training steps per
+    call of the compiled function (``auto``: doubled while a call takes under 0.1 s).
+    ``distribute``: the ``tf.distribute`` strategy (docs/distributed.md).
+    """
+
+    epochs: pydantic.PositiveInt = 10
+    batch_size: pydantic.PositiveInt = 128
+    optimizer: OptimizerSpec = pydantic.Field(default_factory=OptimizerSpec)
+    seed: int = pydantic.Field(default=0, ge=0, lt=2**31)
+    image_every: pydantic.PositiveInt = 1
+    # Fault tolerance (genkit.training.checkpoint and the trainer's NaN guard).
+    checkpoint_every: pydantic.PositiveInt = 1
+    keep_checkpoints: pydantic.PositiveInt = 3
+    on_nan: Literal["stop", "skip"] = "stop"
+    clip_norm: pydantic.PositiveFloat | None = None
+    clip_value: pydantic.PositiveFloat | None = None
+    # Speed and scale (genkit.training, genkit.assembly.precision, genkit.training.strategy).
+    jit_compile: bool | Literal["auto"] = "auto"
+    mixed_precision: Literal["none", "float16", "bfloat16"] = "none"
+    steps_per_execution: pydantic.PositiveInt | Literal["auto"] = "auto"
+    distribute: Literal["none", "mirrored", "multi_worker", "tpu"] = "none"
+
+    #: Registered callbacks (``early_stopping``, ``csv``, ``tensorboard``, ...), each a name or a
+    #: mapping with ``type``; resolved like components, every argument filled in.
+    callbacks: list[str | dict[str, Any]] = pydantic.Field(default_factory=list)
+
+    @pydantic.field_validator("clip_norm", "clip_value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _one_clipping(self) -> TrainSpec:
+        if self.clip_norm is not None and self.clip_value is not None:
+            raise ValueError("set train.clip_norm or train.clip_value, not both (Keras optimizers take one)")
+        return self
+
+
+class DataOptions(Strict):
+    """Options genkit applies to any dataset plugin."""
+
+    binarize: Literal["none", "static", "dynamic"] = "none"
+    validation_split: float = pydantic.Field(default=0.1, ge=0.0, lt=1.0)
+    limit: pydantic.PositiveInt | None = None
+    #: Semi-supervised data: keep this many training labels (balanced per class, seeded); the
+    #: rest become -1 (unlabelled).
+    labelled: pydantic.PositiveInt | None = None
+    #: How many times each kept labelled example appears per epoch (so that batches hold some).
+    labelled_repeat: pydantic.PositiveInt = 1
+
+
+#: The keys of genkit's own data options (the rest of a ``data`` entry is the dataset plugin's).
+DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
+
+
+class TopLevel(Strict):
+    """The scalar top-level keys (components, data and train are validated separately).
+
+    A flat code is ``latent_dim: 16``; a grid of codes (a VQ-VAE's) is ``latent_shape: [7, 7, 64]``.
+    """
+
+    name: str = "run"
+    model: str = "vae"
+    latent_dim: pydantic.PositiveInt | None = None
+    latent_shape: list[pydantic.PositiveInt] | None = pydantic.Field(default=None, min_length=1, max_length=4)
+    #: None: the preset decides (``cvae`` and ``m2`` are conditional).
+    conditional: bool | None = None
+
+    def latent_size_problem(self) -> tuple[str, str] | None:
+        """(key, message) when the code size is given neither or both ways, else None."""
+        if self.latent_dim is None and self.latent_shape is None:
+            return "latent_dim", ("a value is required here (the code size, e.g. latent_dim: 16, or "
+                                  "latent_shape: [7, 7, 64])")
+        if self.latent_dim is not None and self.latent_shape is not None:
+            return "latent_shape", "give latent_dim (a flat code) or latent_shape (a grid of codes), not both"
+        return None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The event shape of z."""
+        return tuple(self.latent_shape) if self.latent_shape else (int(self.latent_dim or 0),)
+
+
+@dataclass
+class Spec:
+    """A validated spec: every component resolved to ``{"type": name, **all arguments}``."""
+
+    name: str
+    model: str
+    latent_shape: tuple[int, ...]
+    data: dict[str, Any]
+    #: key -> ``{"type": name, **arguments}``; the optional components may be None.
+    components: dict[str, Any]
+    train: TrainSpec
+    conditional: bool = False
+    source: str | None = None
+    lines: LineMap = field(default_factory=dict, repr=False)
+
+    @property
+    def latent_dim(self) -> int:
+        """How many numbers one code has."""
+        return math.prod(self.latent_shape)
+
+    @property
+    def data_options(self) -> DataOptions:
+        return DataOptions(**{k: self.data[k] for k in DATA_OPTION_KEYS})
+
+    @property
+    def dataset_entry(self) -> dict[str, Any]:
+        """The data plugin's entry: its ``type`` and its own arguments (without genkit's data options)."""
+        return {k: v for k, v in self.data.items() if k not in DATA_OPTION_KEYS}
+
+    def line_of(self, path: str) -> int | None:
+        """The line a dotted key path was written on (None if unknown)."""
+        return self.lines.get(tuple(path.split("."))) if path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, ready to write as YAML; reading it back gives an equal spec."""
+        size: dict[str, Any] = ({"latent_dim": self.latent_dim} if len(self.latent_shape) == 1
+                                else {"latent_shape": list(self.latent_shape)})
+        return {
+            "name": self.name,
+            "model": self.model,
+            **size,
+            "conditional": self.conditional,
+            "data": to_plain(self.data),
+            **{key: to_plain(self.components[key]) for key in COMPONENT_KEYS},
+            "train": to_plain(self.train.model_dump()),
+        }

@@ -1,0 +1,212 @@
+"""The compiled training calls: several steps per call, batches gathered in the graph, XLA where it pays.
+
+Batches are drawn in a seeded order per epoch and gathered inside the compiled function from
+tensors made once per run (no ``tf.data`` iterator between steps). One call runs several steps
+(``train.steps_per_execution``, by default sized so a call lasts about :data:`AUTO_CALL_SECONDS`)
+in a ``tf.while_loop`` and returns per-example sums of every metric; it traces once per run. With
+``jit_compile`` on one device the whole call, loop and gathers included, is one XLA computation.
+Each step runs every phase through :class:`~genkit.assembly.learning.PhaseStep` on each replica.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from genkit.assembly.core import AutoencoderCore
+from genkit.assembly.learning import PhaseStep
+from genkit.assembly.replica import replica_slice
+from genkit.plugin import randomness
+from genkit.plugin.dataset import ArrayData
+from genkit.plugin.phase import Phase
+from genkit.spec.schema import TrainSpec
+from genkit.training import strategy
+from genkit.training.batching import Tensors, as_tensors
+
+#: With ``steps_per_execution: auto``, the chunk of steps per compiled call doubles until a call lasts this long.
+AUTO_CALL_SECONDS = 0.2
+
+
+def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool | None = None) -> bool:
+    """``train.jit_compile`` as a bool: ``auto`` means XLA on one GPU or TPU, off on CPUs and under a strategy.
+
+    On CPU, XLA helps some models and ruins others (benchmarks/throughput.py, 2 cores: the MLP
+    VAE 11,990 vs 9,766 examples/s, the conv VAE 537 vs 4,087), so ``auto`` stays off there, as
+    Keras' own ``jit_compile="auto"`` does on CPU-only machines; under ``tf.distribute`` the
+    cross-replica reductions would have to compile too. ``accelerator`` (whether a GPU or TPU is
+    visible) is detected when not given.
+    """
+    if setting != "auto":
+        return bool(setting)
+    if accelerator is None:
+        accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return distribute == "none" and accelerator
+
+
+def public(outputs: Tensors) -> Tensors:
+    """The metrics of a step's outputs (``_``-prefixed keys are flags and counts)."""
+    return {key: value for key, value in outputs.items() if not key.startswith("_")}
+
+
+class CompiledSteps:
+    """The compiled training and evaluation functions of one model, its phases and optimizers.
+
+    Created inside the strategy scope the model was built in; uses that strategy.
+    """
+
+    def __init__(self, model: AutoencoderCore, settings: TrainSpec, train_data: ArrayData, phases: list[Phase],
+                 optimizers: list[Any]):
+        self.model, self.settings, self.train_data = model, settings, train_data
+        self.strategy = tf.distribute.get_strategy()
+        self.phases = phases
+        # on_nan: stop saw a bad step; every replica sees the same flag, so the first one's write is the value
+        self.halted = tf.Variable(False, trainable=False, name="halted",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.phase_step = PhaseStep(model, self.phases, optimizers,
+                                    self.halted if settings.on_nan == "stop" else None)
+        #: (phase, its output keys), recorded while tracing, to name a term that went bad.
+        self.term_keys: list[tuple[str, list[str]]] = []
+        self.trace_count = 0
+        self.jit_compile = resolve_jit_compile(settings.jit_compile, settings.distribute)
+        # the training data stay on the device as variables (one copy per replica under mirrored):
+        # each compiled call gathers its batches from them, and XLA takes them as plain arguments
+        self._train_tensors = {key: tf.Variable(value, trainable=False, name=f"train_{key}")
+                               for key, value in as_tensors(train_data).items()}
+        #: Steps per compiled call: the spec's number, or (``auto``) grown by :meth:`grow_chunk`.
+        self.chunk_steps = 1 if settings.steps_per_execution == "auto" else settings.steps_per_execution
+        # On one replica XLA compiles the whole call (loop, gathers, steps): compiling only the step
+        # inside a graph loop left most of its speed on the table. Across replicas only the
+        # replica's step compiles (the strategy's collectives and merge calls stay outside).
+        self.whole_call_xla = self.jit_compile and self.strategy.num_replicas_in_sync == 1
+        # autograph=False everywhere: the steps have no Python control flow on tensors, and
+        # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
+        compute = self._replica_compute
+        self._replica_compute_compiled = (tf.function(compute, jit_compile=True, autograph=False)
+                                          if self.jit_compile and not self.whole_call_xla else compute)
+        self._train_steps = tf.function(self._train_steps_fn, jit_compile=self.whole_call_xla, autograph=False)
+        signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
+        if train_data.y is not None:
+            signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
+        #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
+        #: Under whole-call XLA it is compiled too: traced inside that call, it may hold XLA-only ops.
+        self.train_step = tf.function(self._step, input_signature=[signature], autograph=False,
+                                      jit_compile=self.whole_call_xla)
+        self.eval_step = tf.function(
+            self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)], autograph=False
+        )
+
+    # --- in the graph ---------------------------------------------------------------------------
+    def _replica_compute(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        result = self.phase_step(batch, seed)
+        self.term_keys = result.term_keys
+        return result.means, result.examples, result.flags
+
+    def _replica_step(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        """Every phase on this replica's slice of the global batch."""
+        return self._replica_compute_compiled(replica_slice(batch), seed)
+
+    def _step(self, batch: Any) -> Tensors:
+        """One training step (cross-replica): the global batch's metric means, its size and the step's flags."""
+        self.trace_count += 1  # Python side effect: runs only while tracing
+        means, examples, flags = self.strategy.run(self._replica_step, args=(batch, self.model.next_seed()))
+        outputs, total = strategy.mean_over_replicas(self.strategy, means, examples)
+        outputs.update({key: strategy.first_replica(self.strategy, flag) for key, flag in flags.items()})
+        self.model.step_counter.assign_add(1)
+        outputs["_examples"] = total
+        outputs["_step"] = tf.convert_to_tensor(self.model.step_counter)
+        return outputs
+
+    def _train_steps_fn(self, order: tf.Tensor, start: tf.Tensor, steps: tf.Tensor,
+                        batch_size: int | None = None) -> dict[str, Any]:
+        """Steps ``start, ..., start + steps - 1`` (``steps`` >= 1) of the epoch whose example order
+        is ``order``, folded into one record (see :meth:`_fold`).
+
+        Step ``i`` trains on the examples ``order[i * B : (i + 1) * B]`` (B the spec's batch size;
+        the last step may have fewer), gathered here from the training tensors. ``batch_size`` is
+        the static size of every batch of this call, which XLA needs; None sizes each batch in
+        the graph (the last one of an epoch may be partial), and the function traces once per run
+        (under XLA once more for the epoch's partial last batch; the step itself still traces once).
+        """
+        size, total = self.settings.batch_size, tf.shape(order)[0]
+
+        def step_at(index: tf.Tensor) -> Tensors:
+            low = index * size
+            count = tf.minimum(size, total - low) if batch_size is None else batch_size
+            rows = tf.gather(order, low + tf.range(count))  # XLA would make tf.slice's start a compile-time constant
+            # train_step has a fixed signature: the step traces once, however often it is called here
+            return self.train_step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
+
+        # the record starts from the step's output structure, so the loop holds the only call of the step
+        empty = self._empty_record(self.train_step.get_concrete_function().structured_outputs)
+        _, record = tf.while_loop(
+            lambda done, _: done < steps,
+            lambda done, record: (done + 1, self._fold(step_at(start + done), record)),
+            (tf.constant(0), empty),
+        )
+        return record
+
+    @staticmethod
+    def _empty_record(outputs: Tensors) -> dict[str, Any]:
+        """The record of no step, for a step whose outputs look like ``outputs`` (see :meth:`_fold`)."""
+        return {
+            "sums": {key: tf.zeros((), tf.float64) for key in public(outputs)},
+            "examples": tf.zeros((), tf.float32),
+            "applied": tf.zeros((), tf.float64),
+            "skipped": tf.zeros((), tf.int32),
+            "bad": {key: tf.zeros(value.shape, value.dtype) for key, value in outputs.items()},
+            "bad_step": -tf.ones((), outputs["_step"].dtype),
+        }
+
+    @staticmethod
+    def _fold(outputs: Tensors, record: dict[str, Any]) -> dict[str, Any]:
+        """Add one step to a record: per-example metric sums (float64) over applied steps, the counts,
+        and the outputs of the first skipped step (to name what went wrong)."""
+        skipped = outputs["_skipped"]
+        applied = tf.where(skipped, tf.zeros((), tf.float64), tf.cast(outputs["_examples"], tf.float64))
+        first_bad = skipped & (record["bad_step"] < 0)
+        return {
+            "sums": {key: record["sums"][key] + tf.where(skipped, tf.zeros((), tf.float64),
+                                                          tf.cast(value, tf.float64) * applied)
+                     for key, value in public(outputs).items()},
+            "examples": record["examples"] + outputs["_examples"],
+            "applied": record["applied"] + applied,
+            "skipped": record["skipped"] + tf.cast(skipped, tf.int32),
+            "bad": {key: tf.where(first_bad, value, record["bad"][key]) for key, value in outputs.items()},
+            "bad_step": tf.where(first_bad, outputs["_step"], record["bad_step"]),
+        }
+
+    def _eval_step(self, batch: Tensors, seed: tf.Tensor) -> Tensors:
+        """The main phase's terms (with the components' reported terms) at inference."""
+        terms, _ = self.model.run_phase(self.phases[0], batch, seed, training=False)
+        return terms
+
+    # --- host side ------------------------------------------------------------------------------
+    def run(self, order: tf.Tensor, done: int, steps: int, batch_size: int | None) -> dict[str, Any]:
+        """One compiled call of ``steps`` steps after ``done`` steps of the epoch (whose example order
+        is ``order``, int32), as host numbers (float32 -> float is exact)."""
+        with randomness.compiled_by_xla(self.jit_compile):  # read only while tracing
+            record = self._train_steps(order, tf.constant(done, tf.int32),
+                                       tf.constant(steps, tf.int32), batch_size)
+        return tf.nest.map_structure(lambda tensor: tensor.numpy().item(), record)
+
+    def next_call(self, done: int, total: int) -> tuple[int, int | None]:
+        """(steps, static batch size or None) of the next compiled call after ``done`` of ``total`` steps.
+
+        Under whole-call XLA every batch of a call must have one static size, so the epoch's last
+        partial batch gets a call (and an XLA compilation) of its own.
+        """
+        steps = min(self.chunk_steps, total - done)
+        if not self.whole_call_xla:
+            return steps, None
+        size, examples = self.settings.batch_size, len(self.train_data)
+        full = examples // size
+        if done < full:
+            return min(steps, full - done), size
+        return 1, examples - full * size
+
+    def grow_chunk(self, seconds: float, steps: int) -> None:
+        """With ``steps_per_execution: auto``, double the steps per call while a call of ``steps`` is short."""
+        short = seconds < AUTO_CALL_SECONDS / 2
+        if self.settings.steps_per_execution == "auto" and steps == self.chunk_steps and short:
+            self.chunk_steps *= 2

@@ -1,0 +1,3 @@
+"""The version of genkit (a ground-level module: nothing in genkit is imported here)."""
+
+__version__ = "0.1.0"
