@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from genkit.plugin.contracts import ArrayData, Dataset
+from genkit import ArrayData, Dataset
 
 
 def swiss_roll(n: int, noise: float, rng: np.random.Generator, arms: int = 5) -> tuple[np.ndarray, np.ndarray]:
