@@ -11,9 +11,9 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
-import keras
 import pydantic
 import tensorflow as tf
+from genkit_plugins.adversarial import AdversarialGame, mlp_discriminator
 from tensorflow_probability import distributions as tfd
 
 from genkit import Divergence, GenkitError, ModelSurface, OptimizerSpec, Phase, split_seed
@@ -309,11 +309,7 @@ class Adversarial(Weighted):
             name: None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
             for name, spec in (("discriminator", discriminator_optimizer), ("generator", generator_optimizer))
         }
-        self.discriminator = keras.Sequential(
-            [keras.layers.Dense(width, activation=activation) for width in hidden] + [keras.layers.Dense(1)],
-            name="discriminator",
-        )
-        self.discriminator.build((None, latent_dim + self.label_width))
+        self.discriminator = mlp_discriminator(latent_dim + self.label_width, hidden, activation)
 
     def per_example(self, q, prior, z, seed):
         return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
@@ -341,31 +337,17 @@ class Adversarial(Weighted):
         return tf.cast(logits, tf.float32)  # float32 losses under train.mixed_precision too
 
     def phases(self, model: ModelSurface) -> list[Phase]:
-        def discriminator_loss(batch, seed):
-            code_seed, prior_seed = split_seed(seed, 2)
-            fake = tf.stop_gradient(self._codes(model, batch, code_seed))
-            real = tf.cast(self.real_codes(model, batch, tf.shape(fake)[0], prior_seed), fake.dtype)
-            real_logits, fake_logits = self._logits(real, batch), self._logits(fake, batch)
-            loss = tf.reduce_mean(
-                tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(real_logits), real_logits)
-            ) + tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.zeros_like(fake_logits), fake_logits))
-            accuracy = 0.5 * tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)) + 0.5 * tf.reduce_mean(
-                tf.cast(fake_logits < 0, tf.float32)
-            )
-            return {"loss": loss, "accuracy": accuracy}
-
-        def generator_loss(batch, seed):
-            logits = self._logits(self._codes(model, batch, seed), batch)
-            fooled = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits))
-            weight = self.weight(model.step)
-            return {"loss": weight * fooled, "raw": fooled}
-
-
-        return [
-            Phase("discriminator", discriminator_loss, lambda: self.discriminator.trainable_variables,
-                  self.optimizer_specs["discriminator"]),
-            Phase("generator", generator_loss, model.encoder_variables, self.optimizer_specs["generator"]),
-        ]
+        game = AdversarialGame(
+            discriminate=self._logits,
+            real=lambda batch, n, seed: self.real_codes(model, batch, n, seed),
+            fake=lambda batch, seed: self._codes(model, batch, seed),
+            discriminator_variables=lambda: self.discriminator.trainable_variables,
+            generator_variables=model.encoder_variables,
+            weight=lambda: self.weight(model.step),
+            discriminator_optimizer=self.optimizer_specs["discriminator"],
+            generator_optimizer=self.optimizer_specs["generator"],
+        )
+        return game.phases()
 
 
 class SupervisedAdversarial(Adversarial):
