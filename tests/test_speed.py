@@ -255,3 +255,25 @@ def test_models_with_extra_networks_train_under_mixed_precision(tiny_vae, preset
     assert result.model.encoder.compute_dtype == "bfloat16"
     assert len(trainer.phases) == (6 if preset == "categorical_aae" else 1)
     assert all(np.isfinite(value) for key, value in result.history[0].items() if key.endswith("loss"))
+
+
+def test_jit_auto_measures_long_cpu_runs_and_trains_as_if_the_choice_were_in_the_spec(tiny_vae, monkeypatch):
+    """The measurement restores every variable: the run then equals one with the chosen setting."""
+    from genkit.training import jit_choice
+
+    monkeypatch.setattr(jit_choice, "MEASURE_MIN_STEPS", 1)
+    measured, trainer = train(tiny_vae, epochs=2)  # jit_compile: auto (the default)
+    choice = trainer.jit_choice
+    assert choice.reason == "measured on this run's step"
+    assert choice.graph_examples_per_second > 0 and choice.xla_examples_per_second > 0
+    assert choice.jit_compile == (choice.xla_examples_per_second > jit_choice.MARGIN * choice.graph_examples_per_second)
+    explicit, _ = train(tiny_vae, epochs=2, jit_compile=choice.jit_compile)
+    for a, b in zip(measured.model.get_weights(), explicit.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert [row["loss"] for row in measured.history] == pytest.approx([row["loss"] for row in explicit.history])
+
+
+def test_jit_auto_keeps_graph_execution_for_short_cpu_runs(tiny_vae):
+    _, trainer = train(tiny_vae, epochs=1)
+    assert trainer.jit_choice.jit_compile is False and "cannot pay back" in trainer.jit_choice.reason
+    assert trainer.jit_choice.graph_examples_per_second is None  # nothing was measured

@@ -14,6 +14,7 @@ from genkit.runs.layout import MODEL_FILE, SPEC_FILE
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 from genkit.spec.yaml_source import dump_yaml
+from genkit.training.jit_choice import JitChoice
 from genkit.version import __version__
 
 
@@ -76,8 +77,9 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) -> None:
-    """The resolved spec and the rebuild information, written before training starts."""
+def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder, jit: JitChoice | None = None) -> None:
+    """The resolved spec and the rebuild information (and how ``jit_compile`` was decided), written
+    before training starts."""
     import keras
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -85,12 +87,22 @@ def write_run_header(run_dir: Path, spec: Spec, model: GenerativeAutoencoder) ->
     write_atomic(run_dir / SPEC_FILE, dump_yaml(spec.to_dict()))
     info = {
         "context": model.context.to_dict(),
+        "jit_compile": None if jit is None else jit.to_dict(),
         "genkit": __version__,
         "tensorflow": tf.__version__,
         "tensorflow_probability": tfp.__version__,
         "keras": keras.__version__,
     }
     write_atomic(run_dir / MODEL_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def read_jit_choice(run_dir: Path) -> JitChoice | None:
+    """How a run decided ``jit_compile`` (from its model.json), so that resuming keeps the decision."""
+    try:
+        recorded = json.loads((run_dir / MODEL_FILE).read_text()).get("jit_compile")
+        return None if recorded is None else JitChoice(**recorded)
+    except (OSError, ValueError, TypeError) as err:
+        raise GenkitError(f"{run_dir / MODEL_FILE} is not valid: {err}") from None
 
 
 def read_context(run_dir: Path) -> Context:

@@ -22,7 +22,7 @@ from genkit.errors import GenkitError, NumericalFault
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
-from genkit.runs.directory import prepare_run_dir, resume_run_dir, write_run_header
+from genkit.runs.directory import prepare_run_dir, read_jit_choice, resume_run_dir, write_run_header
 from genkit.runs.layout import METRICS_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from genkit.runs.loggers import MetricsCSV, TensorBoard
 from genkit.runs.pictures import save_pictures
@@ -106,7 +106,6 @@ def train(
     loggers: list[Callback] = []
     checkpointer = metrics = None
     if run_dir is not None:
-        write_run_header(run_dir, spec, model)
         metrics = MetricsCSV(run_dir / METRICS_FILE)
         checkpointer = Checkpointer(CheckpointManager(run_dir, spec.train.keep_checkpoints), run_dir)
         shown_examples = examples.subset(np.arange(min(16, len(examples))))
@@ -118,6 +117,9 @@ def train(
         loggers.append(Progress(spec.train.epochs, steps))
     with model.distribute_strategy.scope():  # the trainer's optimizers and steps follow the model's strategy
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
+        trainer.choose_jit(read_jit_choice(run_dir) if resuming and run_dir is not None else None)
+        if run_dir is not None:
+            write_run_header(run_dir, spec, model, trainer.jit_choice)
         if checkpointer is None or metrics is None:
             history = trainer.fit()
         else:

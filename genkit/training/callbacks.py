@@ -27,6 +27,10 @@ class Progress(Callback):
     def on_train_begin(self, trainer: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        choice = getattr(trainer, "jit_choice", None)
+        if choice is not None and choice.graph_examples_per_second is not None:  # measured: worth a line
+            self.console.print(choice.describe(), highlight=False)
+
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[loss]}"), TimeRemainingColumn(),

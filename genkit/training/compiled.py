@@ -10,6 +10,8 @@ Each step runs every phase through :class:`~genkit.assembly.learning.PhaseStep` 
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
@@ -49,17 +51,32 @@ def public(outputs: Tensors) -> Tensors:
     return {key: value for key, value in outputs.items() if not key.startswith("_")}
 
 
+@dataclass
+class Variant:
+    """The compiled training functions of one ``jit_compile`` setting."""
+
+    jit_compile: bool
+    #: On one replica XLA compiles the whole call (loop, gathers, steps); across replicas only the step.
+    whole_call_xla: bool
+    #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
+    train_step: Any
+    #: Several steps of an epoch in one call (``steps_per_execution``), folded into one record.
+    train_steps: Any
+
+
 class CompiledSteps:
     """The compiled training and evaluation functions of one model, its phases and optimizers.
 
-    Created inside the strategy scope the model was built in; uses that strategy.
+    Created inside the strategy scope the model was built in; uses that strategy. With
+    ``jit_compile: auto`` on a CPU the choice between XLA and graph execution is made by
+    :mod:`genkit.training.jit_choice` before the first epoch (:meth:`use`).
     """
 
     def __init__(self, model: AutoencoderCore, settings: TrainSpec, train_data: ArrayData, phases: list[Phase],
                  optimizers: list[Any]):
         self.model, self.settings, self.train_data = model, settings, train_data
         self.strategy = tf.distribute.get_strategy()
-        self.phases = phases
+        self.phases, self.optimizers = phases, optimizers
         # on_nan: stop saw a bad step; every replica sees the same flag, so the first one's write is the value
         self.halted = tf.Variable(False, trainable=False, name="halted",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -68,48 +85,68 @@ class CompiledSteps:
         #: (phase, its output keys), recorded while tracing, to name a term that went bad.
         self.term_keys: list[tuple[str, list[str]]] = []
         self.trace_count = 0
-        self.jit_compile = resolve_jit_compile(settings.jit_compile, settings.distribute)
         # the training data stay on the device as variables (one copy per replica under mirrored):
         # each compiled call gathers its batches from them, and XLA takes them as plain arguments
         self._train_tensors = {key: tf.Variable(value, trainable=False, name=f"train_{key}")
                                for key, value in as_tensors(train_data).items()}
         #: Steps per compiled call: the spec's number, or (``auto``) grown by :meth:`grow_chunk`.
         self.chunk_steps = 1 if settings.steps_per_execution == "auto" else settings.steps_per_execution
-        # On one replica XLA compiles the whole call (loop, gathers, steps): compiling only the step
-        # inside a graph loop left most of its speed on the table. Across replicas only the
-        # replica's step compiles (the strategy's collectives and merge calls stay outside).
-        self.whole_call_xla = self.jit_compile and self.strategy.num_replicas_in_sync == 1
-        # autograph=False everywhere: the steps have no Python control flow on tensors, and
-        # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
-        compute = self._replica_compute
-        self._replica_compute_compiled = (tf.function(compute, jit_compile=True, autograph=False)
-                                          if self.jit_compile and not self.whole_call_xla else compute)
-        self._train_steps = tf.function(self._train_steps_fn, jit_compile=self.whole_call_xla, autograph=False)
-        signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
+        self.signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
         if train_data.y is not None:
-            signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
-        #: One training step on one batch (every phase); returns its metrics and ``_``-prefixed flags.
-        #: Under whole-call XLA it is compiled too: traced inside that call, it may hold XLA-only ops.
-        self.train_step = tf.function(self._step, input_signature=[signature], autograph=False,
-                                      jit_compile=self.whole_call_xla)
+            self.signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
+        self._variants: dict[bool, Variant] = {}
+        self.variant = self.compiled_for(resolve_jit_compile(settings.jit_compile, settings.distribute))
         self.eval_step = tf.function(
-            self._eval_step, input_signature=[signature, tf.TensorSpec((2,), tf.int32)], autograph=False
+            self._eval_step, input_signature=[self.signature, tf.TensorSpec((2,), tf.int32)], autograph=False
         )
+
+    def compiled_for(self, jit_compile: bool) -> Variant:
+        """The training functions of one ``jit_compile`` setting (made once, on first use)."""
+        if jit_compile not in self._variants:
+            whole = jit_compile and self.strategy.num_replicas_in_sync == 1
+            # autograph=False everywhere: the steps have no Python control flow on tensors, and
+            # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
+            compute = (tf.function(self._replica_compute, jit_compile=True, autograph=False)
+                       if jit_compile and not whole else self._replica_compute)
+            # under whole-call XLA the step is compiled too: traced inside that call, it may hold XLA-only ops
+            step = tf.function(functools.partial(self._step, compute), input_signature=[self.signature],
+                               autograph=False, jit_compile=whole)
+            steps = tf.function(functools.partial(self._train_steps_fn, step), jit_compile=whole, autograph=False)
+            self._variants[jit_compile] = Variant(jit_compile, whole, step, steps)
+        return self._variants[jit_compile]
+
+    def use(self, variant: Variant) -> None:
+        """Train with ``variant`` from now on."""
+        self.variant = variant
+
+    @property
+    def jit_compile(self) -> bool:
+        return self.variant.jit_compile
+
+    @property
+    def whole_call_xla(self) -> bool:
+        return self.variant.whole_call_xla
+
+    @property
+    def train_step(self) -> Any:
+        """One training step on one batch, compiled the way training runs it."""
+        return self.variant.train_step
 
     # --- in the graph ---------------------------------------------------------------------------
     def _replica_compute(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+        """Every phase on this replica's batch: (metric means, example count, step flags)."""
         result = self.phase_step(batch, seed)
         self.term_keys = result.term_keys
         return result.means, result.examples, result.flags
 
-    def _replica_step(self, batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
-        """Every phase on this replica's slice of the global batch."""
-        return self._replica_compute_compiled(replica_slice(batch), seed)
-
-    def _step(self, batch: Any) -> Tensors:
+    def _step(self, compute: Any, batch: Any) -> Tensors:
         """One training step (cross-replica): the global batch's metric means, its size and the step's flags."""
         self.trace_count += 1  # Python side effect: runs only while tracing
-        means, examples, flags = self.strategy.run(self._replica_step, args=(batch, self.model.next_seed()))
+
+        def replica_step(batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
+            return compute(replica_slice(batch), seed)  # every phase on this replica's slice of the batch
+
+        means, examples, flags = self.strategy.run(replica_step, args=(batch, self.model.next_seed()))
         outputs, total = strategy.mean_over_replicas(self.strategy, means, examples)
         outputs.update({key: strategy.first_replica(self.strategy, flag) for key, flag in flags.items()})
         self.model.step_counter.assign_add(1)
@@ -117,7 +154,7 @@ class CompiledSteps:
         outputs["_step"] = tf.convert_to_tensor(self.model.step_counter)
         return outputs
 
-    def _train_steps_fn(self, order: tf.Tensor, start: tf.Tensor, steps: tf.Tensor,
+    def _train_steps_fn(self, train_step: Any, order: tf.Tensor, start: tf.Tensor, steps: tf.Tensor,
                         batch_size: int | None = None) -> dict[str, Any]:
         """Steps ``start, ..., start + steps - 1`` (``steps`` >= 1) of the epoch whose example order
         is ``order``, folded into one record (see :meth:`_fold`).
@@ -135,10 +172,10 @@ class CompiledSteps:
             count = tf.minimum(size, total - low) if batch_size is None else batch_size
             rows = tf.gather(order, low + tf.range(count))  # XLA would make tf.slice's start a compile-time constant
             # train_step has a fixed signature: the step traces once, however often it is called here
-            return self.train_step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
+            return train_step({key: tf.gather(value, rows) for key, value in self._train_tensors.items()})
 
         # the record starts from the step's output structure, so the loop holds the only call of the step
-        empty = self._empty_record(self.train_step.get_concrete_function().structured_outputs)
+        empty = self._empty_record(train_step.get_concrete_function().structured_outputs)
         _, record = tf.while_loop(
             lambda done, _: done < steps,
             lambda done, record: (done + 1, self._fold(step_at(start + done), record)),
@@ -182,12 +219,15 @@ class CompiledSteps:
         return terms
 
     # --- host side ------------------------------------------------------------------------------
-    def run(self, order: tf.Tensor, done: int, steps: int, batch_size: int | None) -> dict[str, Any]:
+    def run(self, order: tf.Tensor, done: int, steps: int, batch_size: int | None,
+            variant: Variant | None = None) -> dict[str, Any]:
         """One compiled call of ``steps`` steps after ``done`` steps of the epoch (whose example order
-        is ``order``, int32), as host numbers (float32 -> float is exact)."""
-        with randomness.compiled_by_xla(self.jit_compile):  # read only while tracing
-            record = self._train_steps(order, tf.constant(done, tf.int32),
-                                       tf.constant(steps, tf.int32), batch_size)
+        is ``order``, int32), as host numbers (float32 -> float is exact); ``variant`` defaults to the
+        one training uses."""
+        variant = variant or self.variant
+        with randomness.compiled_by_xla(variant.jit_compile):  # read only while tracing
+            record = variant.train_steps(order, tf.constant(done, tf.int32), tf.constant(steps, tf.int32),
+                                         batch_size)
         return tf.nest.map_structure(lambda tensor: tensor.numpy().item(), record)
 
     def next_call(self, done: int, total: int) -> tuple[int, int | None]:

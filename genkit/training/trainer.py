@@ -29,6 +29,7 @@ from genkit.plugin.dataset import ArrayData
 from genkit.spec.schema import TrainSpec
 from genkit.training.batching import batches, epoch_order
 from genkit.training.compiled import CompiledSteps
+from genkit.training.jit_choice import JitChoice, choose
 from genkit.training.optimizers import phase_optimizers
 from genkit.training.progress import EpochProgress
 
@@ -62,10 +63,22 @@ class Trainer:
         self.phases = model.phases()
         self.optimizers = phase_optimizers(settings, self.phases)
         self.compiled = CompiledSteps(model, settings, train_data, self.phases, self.optimizers)
+        #: How ``jit_compile`` was decided (:meth:`choose_jit`); None until then.
+        self.jit_choice: JitChoice | None = None
         self.progress: EpochProgress | None = None
         self.history: list[dict[str, float]] = []
         #: Set by a callback (e.g. early stopping) to end training after the current epoch.
         self.stop_training = False
+
+    def choose_jit(self, recorded: JitChoice | None = None) -> JitChoice:
+        """Decide XLA or graph execution for this run (``jit_compile: auto`` on a CPU measures both,
+        :mod:`genkit.training.jit_choice`), or take a ``recorded`` decision (a resumed run keeps its own)."""
+        if recorded is not None:
+            self.compiled.use(self.compiled.compiled_for(recorded.jit_compile))
+            self.jit_choice = recorded
+        else:
+            self.jit_choice = choose(self.compiled)
+        return self.jit_choice
 
     def _check_finite(self, epoch: int, record: dict[str, Any]) -> None:
         """With ``on_nan: stop``, raise :class:`NumericalFault` for the first bad step of a record."""
@@ -111,6 +124,8 @@ class Trainer:
         however training ends (also on a NaN stop or an interrupt).
         """
         self.stop_training = False
+        if self.jit_choice is None:
+            self.choose_jit()
         self._call("on_train_begin", self)
         try:
             for epoch in range(start_epoch, self.settings.epochs + 1):
