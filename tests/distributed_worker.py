@@ -50,7 +50,9 @@ SPEC = {
 
 
 class CriticPenalty(Divergence):
-    """Penalises codes by a linear critic's squared score; the critic trains in a phase of its own."""
+    """Penalises codes by a linear critic's squared score; the critic trains in a phase of its own.
+    A moving average of the batch's mean penalty is state updated outside the gradient step, so
+    replicas must combine their slices' updates into the single device's."""
 
     requires_prior = False
 
@@ -58,9 +60,12 @@ class CriticPenalty(Divergence):
         super().__init__(latent_dim)
         self.critic = keras.layers.Dense(1)
         self.poison_step = poison_step
+        self.average = self.add_state("average", ())
 
     def per_example(self, q, prior, z, seed):
-        return 0.1 * tf.square(self.critic(z)[:, 0])
+        penalty = 0.1 * tf.square(self.critic(z)[:, 0])
+        self.add_update(self.average, 0.5 * self.average + 0.5 * tf.reduce_mean(penalty))
+        return penalty
 
     def phases(self, model):
         def critic_loss(batch, seed):

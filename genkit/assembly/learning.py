@@ -5,7 +5,9 @@ Each phase's loss is computed with :meth:`AutoencoderCore.run_phase` (so the com
 loss terms count), its gradient taken over the phase's variables, and the update applied only
 when its loss terms and gradients are finite on every replica (``tf.cond``): a bad batch never
 reaches the weights, the optimizer state or the components' state. The components' state updates
-(``add_update``) are applied with the gradient update, under the same condition. With float16 loss
+(``add_update``) are applied with the gradient update, under the same condition; across replicas
+each replica's value is weighted by its share of the global batch, so an update computed from
+batch means is the one a single device computes. With float16 loss
 scaling, overflowing gradients are the loss scale optimizer's business (it skips the step and
 lowers the scale), so only the loss terms are guarded.
 """
@@ -86,18 +88,14 @@ class PhaseStep:
             )
             scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
             finite = terms_finite if scaled else terms_finite & gradients_finite
-            skipped |= self._apply_if_finite(optimizer, pairs, self._replica_mean(updates), finite)
+            combined = [(variable, replica.weighted_over_replicas(value, share)) for variable, value in updates]
+            skipped |= self._apply_if_finite(optimizer, pairs, combined, finite)
             prefix = "" if index == 0 else f"{phase.name}_"
             means.update({prefix + key: tf.cast(value, tf.float32) for key, value in terms.items()})
             flags[f"_gradients_finite_{phase.name}"] = gradients_finite
             term_keys.append((phase.name, [prefix + key for key in terms]))
         flags["_skipped"] = skipped
         return StepResult(means, tf.cast(examples, tf.float32), flags, term_keys)
-
-    @staticmethod
-    def _replica_mean(updates: list[tuple[Any, tf.Tensor]]) -> list[tuple[Any, tf.Tensor]]:
-        """State updates averaged over the replicas, so every copy of a state variable stays equal."""
-        return [(variable, replica.mean_over_replicas(value)) for variable, value in updates]
 
     def _apply_if_finite(self, optimizer: Any, pairs: list, updates: list, finite: tf.Tensor) -> tf.Tensor:
         """Apply one phase's gradient and state updates only if ``finite`` (and not halted).

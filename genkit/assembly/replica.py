@@ -61,9 +61,10 @@ def on_every_replica(flag: tf.Tensor) -> tf.Tensor:
     return tf.equal(failures, 0.0)
 
 
-def mean_over_replicas(value: tf.Tensor) -> tf.Tensor:
-    """The mean of a value over the replicas (the same on all of them; ``value`` itself on one replica)."""
+def weighted_over_replicas(value: tf.Tensor, share: tf.Tensor) -> tf.Tensor:
+    """The replicas' values weighted by their ``share`` of the global batch and summed (the same on
+    all of them; ``value`` itself on one replica): for a batch mean, the mean over the global batch."""
     context = _context_of_several_replicas()
     if context is None:
         return value
-    return context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.math.multiply_no_nan(value, tf.cast(share, value.dtype)))

@@ -11,7 +11,10 @@ inside it may, from its ordinary methods (``distribution``, ``per_example``, ``c
 - ``self.add_update(variable, value)``: ``variable.assign(value)`` after the phase's gradient step,
   applied only when that step is (the NaN guard skips both together) and never at evaluation.
   Such variables are state, not weights: create them with :meth:`Reporting.add_state`, so they are
-  non-trainable, saved in checkpoints and averaged across replicas.
+  non-trainable and saved in checkpoints. Compute the new value from batch means (averages over
+  the batch's examples), not sums: under ``train.distribute`` each replica computes it from its
+  slice of the batch and genkit combines the replicas weighted by their share of the batch, which
+  gives exactly the single-device value for batch means.
 
 Outside a recording (``model.encode`` and the rest of the numpy API) the three calls do nothing,
 so a component needs no flag to tell training from inference. Values are scalars (a tensor of any
