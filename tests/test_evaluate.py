@@ -30,14 +30,16 @@ MIN_SCALE = 1e-5
 
 
 class FixedLinearEncoder(Encoder):
-    """Outputs [x A + c, raw scale]: the parameters of a diagonal Gaussian q(z|x) with fixed weights."""
+    """Outputs [x A + c, raw scale]: the parameters of a diagonal Gaussian q(z|x) with given weights
+    (trainable variables when ``trainable``, for gradient tests)."""
 
-    def __init__(self, data_shape, output_size, matrix, offset, scale, condition_dim=0):
+    def __init__(self, data_shape, output_size, matrix, offset, scale, condition_dim=0, trainable=False):
         super().__init__(data_shape, output_size, condition_dim)
-        self.matrix = tf.constant(matrix, tf.float32)
-        self.offset = tf.constant(offset, tf.float32)
         raw = np.log(np.expm1(np.asarray(scale) - MIN_SCALE))  # softplus(raw) + min_scale = scale
-        self.raw_scale = tf.constant(raw, tf.float32)
+        for name, value in (("matrix", matrix), ("offset", offset), ("raw_scale", raw)):
+            value = np.asarray(value, np.float32)
+            setattr(self, name, self.add_weight(name=name, shape=value.shape, trainable=trainable,
+                                                initializer=keras.initializers.Constant(value)))
 
     def call(self, x, condition=None, training=False):
         loc = x @ self.matrix + self.offset
@@ -67,12 +69,13 @@ def ppca_parameters() -> dict[str, np.ndarray]:
     return {"weights": weights, "bias": bias, "posterior_matrix": posterior_matrix, "posterior_std": posterior_std}
 
 
-def ppca_model(matrix: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> genkit.GenerativeAutoencoder:
+def ppca_model(matrix: np.ndarray, offset: np.ndarray, scale: np.ndarray,
+               trainable: bool = False) -> genkit.GenerativeAutoencoder:
     """A genkit model of probabilistic PCA whose encoder is the given linear Gaussian q(z|x)."""
     params = ppca_parameters()
     keras.utils.set_random_seed(0)
     model = genkit.GenerativeAutoencoder(
-        encoder=FixedLinearEncoder((DATA_DIM,), 2 * LATENT_DIM, matrix, offset, scale),
+        encoder=FixedLinearEncoder((DATA_DIM,), 2 * LATENT_DIM, matrix, offset, scale, trainable=trainable),
         posterior=DiagonalGaussian(LATENT_DIM, min_scale=MIN_SCALE),
         decoder=FixedLinearDecoder(LATENT_DIM, (DATA_DIM,), params["weights"], params["bias"]),
         likelihood=Gaussian((DATA_DIM,), scale=NOISE),
@@ -84,32 +87,36 @@ def ppca_model(matrix: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> gen
     return model
 
 
-def exact_model() -> genkit.GenerativeAutoencoder:
+def exact_model(trainable: bool = False) -> genkit.GenerativeAutoencoder:
     """PPCA with the exact posterior N(M^-1 W^T (x - b), s^2 M^-1) as encoder."""
     p = ppca_parameters()
-    return ppca_model(p["posterior_matrix"], -p["bias"] @ p["posterior_matrix"], p["posterior_std"])
+    return ppca_model(p["posterior_matrix"], -p["bias"] @ p["posterior_matrix"], p["posterior_std"], trainable)
 
 
-def imperfect_model() -> genkit.GenerativeAutoencoder:
+def imperfect_model(trainable: bool = False) -> genkit.GenerativeAutoencoder:
     """PPCA with a deliberately wrong encoder: shrunk, shifted means and too wide a posterior."""
     p = ppca_parameters()
     return ppca_model(0.7 * p["posterior_matrix"], -0.7 * p["bias"] @ p["posterior_matrix"] + 0.3,
-                      1.8 * p["posterior_std"])
+                      1.8 * p["posterior_std"], trainable)
 
 
-@pytest.fixture(scope="module")
-def ppca_data() -> tuple[np.ndarray, np.ndarray]:
-    """300 draws from the PPCA model and their exact log p(x) = log N(x; b, W W^T + s^2 I)."""
+def ppca_draws(n: int = 300, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` draws from the PPCA model and their exact log p(x) = log N(x; b, W W^T + s^2 I)."""
     p = ppca_parameters()
-    rng = np.random.default_rng(1)
-    z = rng.standard_normal((300, LATENT_DIM))
-    x = (z @ p["weights"].T + p["bias"] + NOISE * rng.standard_normal((300, DATA_DIM))).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, LATENT_DIM))
+    x = (z @ p["weights"].T + p["bias"] + NOISE * rng.standard_normal((n, DATA_DIM))).astype(np.float32)
     cov = p["weights"] @ p["weights"].T + NOISE**2 * np.eye(DATA_DIM)
     centred = x - p["bias"]
     _, logdet = np.linalg.slogdet(cov)
     maha = np.einsum("ni,ij,nj->n", centred, np.linalg.inv(cov), centred)
     log_px = -0.5 * (DATA_DIM * np.log(2 * np.pi) + logdet + maha)
     return x, log_px
+
+
+@pytest.fixture(scope="module")
+def ppca_data() -> tuple[np.ndarray, np.ndarray]:
+    return ppca_draws()
 
 
 def test_iwae_with_the_exact_posterior_is_exact_per_example(ppca_data):

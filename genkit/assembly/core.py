@@ -258,7 +258,8 @@ class AutoencoderCore(keras.Model):
         own = {id(v) for v in excluded}
 
         def main_variables() -> list:
-            return [v for v in self.trainable_variables if id(v) not in own]
+            chosen = None if self.objective is None else self.objective.main_phase_variables(self)
+            return [v for v in self.trainable_variables if id(v) not in own] if chosen is None else chosen
 
         return [Phase("main", self.loss_terms, main_variables), *self.divergence.phases(self), *extra]
 

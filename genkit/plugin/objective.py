@@ -43,6 +43,12 @@ class Objective(Reporting, keras.layers.Layer):
         """Variables trained only by this objective's own phases (left out of the main phase)."""
         return []
 
+    def main_phase_variables(self, model: ModelSurface) -> list[Any] | None:
+        """The variables the main phase trains, when the objective decides them (e.g. PIWAE trains
+        the decoder on one bound and, in a phase of its own, the encoder on another); None (the
+        default) means every variable but the divergence's and :meth:`exclusive_variables`."""
+        return None
+
     @property
     def has_classifier(self) -> bool:
         """Whether this objective overrides :meth:`class_logits` (m2, categorical_aae)."""

@@ -75,6 +75,8 @@ class PosteriorView(Protocol):
     @property
     def trainable_variables(self) -> list[Any]: ...
 
+    def distribution(self, params: tf.Tensor) -> tfd.Distribution: ...
+
     def point(self, q: tfd.Distribution) -> tf.Tensor: ...
 
 
@@ -89,6 +91,9 @@ class PriorView(Protocol):
 
     sample_only: bool
     conditional: bool
+
+    @property
+    def trainable_variables(self) -> list[Any]: ...
 
     @property
     def num_classes(self) -> int: ...
@@ -150,6 +155,10 @@ class ModelSurface(Protocol):
 
     def decode_mean(self, z: tf.Tensor, condition: tf.Tensor | None = None, training: bool = False) -> tf.Tensor:
         """The mean of p(x|z): reconstructions or samples in data space."""
+
+    def reconstruction_of(self, x: tf.Tensor, z: tf.Tensor, condition: tf.Tensor | None = None,
+                          training: bool = False) -> tf.Tensor:
+        """-log p(x|z) for codes ``[batch, *latent_shape]`` or ``[samples, batch, *latent_shape]``."""
 
     def per_example_terms(self, batch: Batch, condition: tf.Tensor | None, seed: tf.Tensor,
                           training: bool = True, samples: int | None = None) -> Terms:

@@ -38,6 +38,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # semi-supervised / clustering AAE: style + categorical latent, each matched adversarially
     "categorical_aae": {**_AE, "posterior": "categorical_aae", "prior": "categorical_aae",
                         "objective": "categorical_aae"},
+    # importance-weighted bounds (Burda et al. 2016; Rainforth et al. 2018): IWAE, MIWAE, CIWAE, PIWAE
+    "iwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 5}},
+    "miwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 4, "groups": 4}},
+    "ciwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 5, "elbo_weight": 0.5}},
+    "piwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 4, "groups": 4,
+                                             "encoder": "piwae"}},
     # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
     "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
