@@ -81,6 +81,7 @@ class AutoencoderCore(keras.Model):
         self.rng_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="rng")
         if prior is not None:
             prior.attach(self)
+        divergence.attach(self)
 
     # --- what the build knows -----------------------------------------------------------------
     @property

@@ -42,6 +42,11 @@ class Divergence(Reporting, keras.layers.Layer):
         """The divergence of each example's posterior from the prior (see the class docstring)."""
         raise NotImplementedError
 
+    def attach(self, model: ModelSurface) -> None:
+        """Called once by the assembled model, before any variable is built; nothing by default.
+        A divergence that needs the model outside its phases (e.g. the training step inside
+        ``per_example``) keeps a function of it here, not the model itself (Keras would track it)."""
+
     def weight(self, step: tf.Tensor) -> tf.Tensor:
         """Multiplier of the divergence term at a training step (beta, warm-up); 1 by default."""
         return tf.constant(1.0)

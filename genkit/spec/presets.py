@@ -44,6 +44,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ciwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 5, "elbo_weight": 0.5}},
     "piwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 4, "groups": 4,
                                              "encoder": "piwae"}},
+    # disentangling VAEs: beta-TC-VAE, FactorVAE, DIP-VAE, capacity-controlled beta-VAE, InfoVAE
+    "beta_tc_vae": {**_GAUSSIAN_VAE, "divergence": "beta_tc"},
+    "factor_vae": {**_GAUSSIAN_VAE, "divergence": "factor_vae"},
+    "dip_vae": {**_GAUSSIAN_VAE, "divergence": "dip_vae"},
+    "capacity_vae": {**_GAUSSIAN_VAE, "divergence": "capacity_kl"},
+    "info_vae": {**_GAUSSIAN_VAE, "divergence": "info_vae"},
     # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
     "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
