@@ -187,16 +187,23 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
 @click.option("--out", type=click.Path(dir_okay=False),
               help="PNG picture, or .npy for the raw array (default: RUN_DIR/sample.png).")
 @click.option("--seed", type=int, help="Sampling seed (default: the run's seed).")
+@click.option("--sampler", "sampler", metavar="NAME",
+              help="Draw the codes from a latent sampler fitted to the training codes (e.g. gmm): fitted and saved "
+              "in RUN_DIR/samplers the first time, reused after (default: the spec's sampler, else the prior).")
 @_user_errors
-def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None) -> None:
+def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None, sampler: str | None) -> None:
     """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
     import numpy as np
 
     from genkit.results.pictures import save_samples
     from genkit.results.report import sample_images
     from genkit.runs.load import load
+    from genkit.runs.samplers import run_sampler
 
-    samples = sample_images(load(run_dir), n, label, seed)
+    model = load(run_dir)
+    if sampler is not None:
+        model.sampler = run_sampler(Path(run_dir), model, sampler)
+    samples = sample_images(model, n, label, seed)
     path = Path(out) if out else Path(run_dir) / "sample.png"
     if path.suffix == ".npy":
         np.save(path, samples)

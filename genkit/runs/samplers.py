@@ -1,8 +1,8 @@
 """Latent samplers of a run: fitted on the training codes after training, saved as ``samplers/<name>.npz``.
 
 The spec's ``sampler`` is fitted at the end of ``genkit run``; ``genkit sample RUN --sampler NAME``
-fits the named one (with its default arguments) the first time it is asked for, saves it the same
-way, and reuses it afterwards. A sampler file holds the sampler's state arrays and its resolved
+(:func:`run_sampler`) fits the named one (with its default arguments) the first time it is asked
+for, saves it the same way, and reuses it afterwards. A sampler file holds the sampler's state arrays and its resolved
 spec entry (as JSON text), read back without pickles.
 """
 
@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from genkit.assembly.data import load_split
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError
 from genkit.plugin.instantiate import instantiate
 from genkit.plugin.registry import registry
 from genkit.plugin.sampler import Sampler
 from genkit.plugin.signature import validate_arguments
-from genkit.runs.layout import SAMPLERS_DIR
+from genkit.runs.layout import SAMPLERS_DIR, SPEC_FILE
+from genkit.spec.resolve import load_spec
 
 #: The key of the spec entry inside a sampler file.
 _ENTRY_KEY = "__entry__"
@@ -82,3 +84,17 @@ def default_entry(name: str) -> dict[str, Any]:
     if problems:
         raise GenkitError(f"sampler '{name}' has required arguments; name it in the spec's 'sampler:' instead")
     return {"type": name, **resolved}
+
+
+def run_sampler(run_dir: Path, model: GenerativeAutoencoder, name: str) -> Sampler:
+    """The run's sampler ``name``: loaded if the run has it, else fitted now on the codes of the run's
+    training data (with the sampler's default arguments) and saved, so later calls reuse it."""
+    saved = load_sampler(run_dir, model, name)
+    if saved is not None:
+        return saved
+    entry = default_entry(name)
+    spec = load_spec(run_dir / SPEC_FILE)
+    train = load_split(spec, "train")
+    sampler = fit_sampler(model, entry, train.x, train.y if model.conditional else None, spec.train.seed)
+    save_sampler(run_dir, entry, sampler)
+    return sampler

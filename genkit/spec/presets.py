@@ -44,6 +44,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ciwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 5, "elbo_weight": 0.5}},
     "piwae": {**_GAUSSIAN_VAE, "objective": {"type": "importance_weighted", "samples": 4, "groups": 4,
                                              "encoder": "piwae"}},
+    # regularized autoencoders (Ghosh et al. 2020), sampled through a Gaussian mixture fitted to the codes
+    "rae": {**_AE, "objective": "rae", "sampler": "gmm"},
+    "rae_gp": {**_AE, "objective": {"type": "rae", "regularizer": "gradient_penalty"}, "sampler": "gmm"},
     # disentangling VAEs: beta-TC-VAE, FactorVAE, DIP-VAE, capacity-controlled beta-VAE, InfoVAE
     "beta_tc_vae": {**_GAUSSIAN_VAE, "divergence": "beta_tc"},
     "factor_vae": {**_GAUSSIAN_VAE, "divergence": "factor_vae"},
