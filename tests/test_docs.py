@@ -5,6 +5,7 @@ name (pages, modules, public names, plugins) exists."""
 from __future__ import annotations
 
 import html
+import importlib
 import os
 import re
 import subprocess
@@ -141,6 +142,55 @@ def test_every_page_under_docs_is_in_the_nav():
     pages = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
     missing = sorted(pages - nav_pages(config["nav"]))
     assert not missing, f"pages not in mkdocs.yml's nav: {missing}"
+
+
+def test_architecture_lists_every_module():
+    page = (DOCS / "architecture.md").read_text()
+    package = ROOT / "genkit"
+    modules = [path for path in sorted(package.rglob("*.py")) if path.name != "__init__.py" or path.parent == package]
+    missing = [path.relative_to(ROOT).as_posix() for path in modules
+               if f"`{path.relative_to(ROOT).as_posix()}`" not in page]
+    folders = [f"`genkit/{path.name}/`" for path in sorted(package.iterdir()) if (path / "__init__.py").is_file()]
+    assert not missing + [folder for folder in folders if folder not in page]
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``genkit.a.b.c`` is a module, or an attribute of the longest module prefix."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:end]))
+        except ImportError:
+            continue
+        for name in parts[end:]:
+            if not hasattr(value, name):
+                return False
+            value = getattr(value, name)
+        return True
+    return False
+
+
+#: A repository path of a Python file as the docs write it (``genkit/plugin/surface.py``).
+FILE_PATH = r"(?<![\w/.-])(?:genkit|plugins|tools|tests|benchmarks|examples)/[\w/.-]*\.py\b"
+
+
+def test_module_paths_named_in_the_docs_and_readme_exist():
+    groups = set(KINDS.values())  # entry-point groups (genkit.priors ...) are names, not modules
+    wrong = []
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        text = path.read_text()
+        for dotted in sorted(set(re.findall(r"\bgenkit(?:\.[A-Za-z_]\w*)+", text)) - groups):
+            if not _resolves(dotted):
+                wrong.append(f"{path.relative_to(ROOT)}: {dotted}")
+        for file in sorted(set(re.findall(FILE_PATH, text))):
+            if not (ROOT / file).is_file():
+                wrong.append(f"{path.relative_to(ROOT)}: {file}")
+    assert not wrong, "names of modules that do not exist:\n" + "\n".join(wrong)
+
+
+def test_library_page_names_every_public_name():
+    page = (DOCS / "library.md").read_text()
+    assert [name for name in genkit.__all__ if name != "__version__" and f"`{name}`" not in page] == []
 
 
 # --- the plugin contract pages ------------------------------------------------------------------

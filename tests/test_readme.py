@@ -19,3 +19,10 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one():
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert install_and_test in ci_lines
     assert ci_lines[-1] == install_and_test  # the test command is what decides CI's exit code
+
+
+def test_layout_section_names_every_stage_folder_and_example_plugin_package():
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    folders = [path.name for path in sorted((ROOT / "genkit").iterdir()) if (path / "__init__.py").is_file()]
+    packages = [path.name for path in sorted((ROOT / "examples" / "plugins").iterdir()) if path.is_dir()]
+    assert [name for name in (*(f"{f}/" for f in folders), *packages) if name not in layout] == []
