@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "GenerativeAutoencoder": "genkit.assembly.model",
     # component contracts (plugin base classes)
     "ArrayData": "genkit.plugin.dataset",
+    "Stream": "genkit.plugin.dataset",
     "Dataset": "genkit.plugin.dataset",
     "Encoder": "genkit.plugin.networks",
     "Decoder": "genkit.plugin.networks",
@@ -102,6 +103,7 @@ __all__ = [
     "RunResult",
     "Sampler",
     "Spec",
+    "Stream",
     "Shape",
     "SpecError",
     "Terms",
@@ -142,7 +144,7 @@ if TYPE_CHECKING:
     from genkit.plugin.callback import Callback
     from genkit.plugin.context import Context, Shape
     from genkit.plugin.corruption import Corruption
-    from genkit.plugin.dataset import ArrayData, Dataset
+    from genkit.plugin.dataset import ArrayData, Dataset, Stream
     from genkit.plugin.divergence import Divergence
     from genkit.plugin.heads import Likelihood, Posterior
     from genkit.plugin.networks import Decoder, Encoder

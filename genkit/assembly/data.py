@@ -1,8 +1,9 @@
-"""From a spec's ``data`` entry to float32 arrays ready for training.
+"""From a spec's ``data`` entry to float32 arrays ready for training, or to streamed pieces.
 
 Applies genkit's dataset options to any dataset plugin: uint8 scaling to [0, 1], ``limit``,
 the seeded validation split and static binarization. Dynamic binarization happens in the
-training step (a fresh Bernoulli draw every time an example is seen).
+training step (a fresh Bernoulli draw every time an example is seen). Data that do not fit in
+memory stream (:mod:`genkit.assembly.streaming`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from genkit.assembly.streaming import StreamedSplit, check_batch_fits, should_stream, streamed_splits
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.context import Context
-from genkit.plugin.dataset import ArrayData
+from genkit.plugin.dataset import ArrayData, Stream
 from genkit.plugin.instantiate import instantiate
 from genkit.plugin.registry import registry
 from genkit.spec.schema import Spec
@@ -22,10 +24,10 @@ from genkit.spec.schema import Spec
 
 @dataclass
 class PreparedData:
-    """The splits a run uses and the shape of one example."""
+    """The splits a run uses and the shape of one example: arrays in memory, or streamed pieces."""
 
-    train: ArrayData
-    validation: ArrayData | None
+    train: ArrayData | StreamedSplit
+    validation: ArrayData | StreamedSplit | None
     data_shape: tuple[int, ...]
     num_classes: int
     condition_dim: int = 0
@@ -117,9 +119,39 @@ def keep_labels(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return kept
 
 
+def _batch_fits(spec: Spec, examples: int) -> None:
+    if spec.train.batch_size > examples:
+        raise SpecError(
+            f"the batch size is {spec.train.batch_size} but {describe_data(spec)} has only {examples} training "
+            "examples; lower the batch size or use more data",
+            "train.batch_size", spec.source, spec.lines.get(("train", "batch_size")),
+        )
+
+
+def _streamed(spec: Spec, stream: Stream) -> PreparedData:
+    """The splits of a run whose training data stream."""
+    train, validation = streamed_splits(spec, stream)
+    _batch_fits(spec, len(train))
+    check_batch_fits(spec, train)
+    shape = tuple(int(d) for d in stream.example_shape)
+    condition_dim = 0
+    if spec.conditional:
+        if stream.label_shape is None:
+            raise GenkitError(f"the spec is conditional (conditional: true) but {describe_data(spec)} provides no "
+                              "labels; name the label files or set conditional: false")
+        condition_dim = stream.num_classes if stream.label_shape == () else int(np.prod(stream.label_shape))
+    return PreparedData(train, validation, shape, stream.num_classes, condition_dim)
+
+
 def prepare_data(spec: Spec) -> PreparedData:
-    """Training and validation arrays for a run, checked against the batch size."""
-    train = load_split(spec, "train")
+    """Training and validation data for a run (in memory, or streamed when ``data.stream`` says so),
+    checked against the batch size."""
+    dataset = instantiate("dataset", spec.dataset_entry, "data")
+    stream = dataset.stream("train") if type(dataset).can_stream() else None
+    if should_stream(spec, dataset, stream):
+        assert stream is not None  # should_stream says no without a stream
+        return _streamed(spec, stream)
+    train = load_split(spec, "train", dataset)
     options = spec.data_options
     validation = None
     n_val = int(round(len(train) * options.validation_split))
@@ -128,12 +160,7 @@ def prepare_data(spec: Spec) -> PreparedData:
         validation, train = train.subset(np.sort(order[:n_val])), train.subset(np.sort(order[n_val:]))
     if len(train) == 0:
         raise GenkitError("no training examples are left after the validation split (data.validation_split)")
-    if spec.train.batch_size > len(train):
-        raise SpecError(
-            f"the batch size is {spec.train.batch_size} but {describe_data(spec)} has only {len(train)} training "
-            "examples; lower the batch size or use more data",
-            "train.batch_size", spec.source, spec.lines.get(("train", "batch_size")),
-        )
+    _batch_fits(spec, len(train))
     num_classes = int(train.y.max()) + 1 if train.y is not None and train.y.ndim == 1 else 0
     shape = tuple(int(d) for d in train.x.shape[1:])
     condition_dim = condition_dim_of(spec, train)

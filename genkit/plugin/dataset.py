@@ -1,11 +1,15 @@
-"""The dataset contract: a source of arrays, and the arrays of one split."""
+"""The dataset contract: a source of arrays, and the arrays of one split; or, for data that do not
+fit in memory, a stream of pieces read a few at a time."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+import tensorflow as tf
 
 
 @dataclass
@@ -36,11 +40,42 @@ class ArrayData:
         )
 
 
+@dataclass
+class Stream:
+    """One split described without reading it: how many examples, of what shape, and how to read
+    any selection of its pieces (files, or chunks of rows) as a ``tf.data.Dataset``.
+
+    genkit shuffles the pieces per epoch (seeded), splits them between training and validation and,
+    with several workers, between workers; ``read`` must return the examples of the pieces it is given
+    in their order (``{"x": ...}``, plus ``"y"`` when the data have labels), decoding in parallel where
+    it can. ``sizes`` are the example counts of the pieces, so steps per epoch are known up front.
+    """
+
+    example_shape: tuple[int, ...]
+    #: numpy dtype name of ``x`` as read: ``uint8`` (scaled to [0, 1] by genkit) or a float type.
+    dtype: str
+    pieces: Sequence[Any]
+    sizes: Sequence[int]
+    read: Callable[[Sequence[Any]], tf.data.Dataset]
+    #: ``()`` for class indices, ``(d,)`` for condition vectors, None without labels.
+    label_shape: tuple[int, ...] | None = None
+    num_classes: int = 0
+    class_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(sum(self.sizes))
+
+    def decoded_bytes(self) -> int:
+        """What the split would take in memory as float32 arrays (what genkit trains on)."""
+        return len(self) * math.prod(self.example_shape) * 4
+
+
 class Dataset:
     """A source of arrays. ``load(split)`` returns :class:`ArrayData` for ``"train"`` or ``"test"``.
 
     Generated datasets must be deterministic for a given ``seed`` argument. Values may be uint8
-    (scaled to [0, 1] by genkit) or float.
+    (scaled to [0, 1] by genkit) or float. A dataset whose files may not fit in memory also
+    implements ``stream(split)`` (a :class:`Stream`); ``data.stream`` in the spec chooses.
     """
 
     context_args: ClassVar[frozenset[str]] = frozenset()
@@ -50,3 +85,12 @@ class Dataset:
     def load(self, split: str = "train") -> ArrayData:
         """Arrays of one split."""
         raise NotImplementedError
+
+    def stream(self, split: str = "train") -> Stream:
+        """One split as a :class:`Stream` (only datasets that can be read piece by piece)."""
+        raise NotImplementedError(f"dataset {type(self).__name__} is loaded whole; it cannot stream")
+
+    @classmethod
+    def can_stream(cls) -> bool:
+        """Whether the dataset implements :meth:`stream`."""
+        return cls.stream is not Dataset.stream

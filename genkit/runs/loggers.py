@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from genkit.assembly.streaming import first_examples
 from genkit.plugin.callback import Callback
 from genkit.results.pictures import image_grid, is_image
 from genkit.runs.layout import METRICS_FILE
@@ -128,6 +129,5 @@ class TensorBoardLog(TensorBoard):
         super().__init__(_under(run_dir, log_dir), image_every)
 
     def on_train_begin(self, trainer: Any) -> None:
-        shown = trainer.validation_data or trainer.train_data
-        self.examples = shown.subset(np.arange(min(16, len(shown))))
+        self.examples = first_examples(trainer.validation_data or trainer.train_data, 16)
         super().on_train_begin(trainer)

@@ -18,6 +18,7 @@ import numpy as np
 from genkit.assembly.build import assemble
 from genkit.assembly.data import PreparedData, describe_data, prepare_data
 from genkit.assembly.model import GenerativeAutoencoder
+from genkit.assembly.streaming import first_examples
 from genkit.errors import GenkitError, NumericalFault
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
@@ -26,13 +27,17 @@ from genkit.runs.directory import prepare_run_dir, read_jit_choice, resume_run_d
 from genkit.runs.layout import METRICS_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from genkit.runs.loggers import MetricsCSV, TensorBoard
 from genkit.runs.pictures import save_pictures
-from genkit.runs.samplers import fit_sampler, save_sampler
+from genkit.runs.samplers import FIT_EXAMPLES, fit_sampler, save_sampler
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 from genkit.training.callbacks import Progress
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.training.strategy import make_strategy, start_multi_worker
 from genkit.training.trainer import Trainer
+
+#: How many examples of streamed training data are checked against the likelihood before training
+#: (data in memory are checked whole).
+STREAM_CHECKED_EXAMPLES = 10_000
 
 
 @dataclass
@@ -52,7 +57,8 @@ def prepare(spec: Spec) -> tuple[PreparedData, GenerativeAutoencoder]:
     data = prepare_data(spec)
     with make_strategy(spec.train.distribute).scope():  # variables are placed on every replica
         model = assemble(spec, data.context(spec))
-    problem = model.likelihood.check_data(data.train.x)
+    checked = data.train if isinstance(data.train, ArrayData) else data.train.head(STREAM_CHECKED_EXAMPLES)
+    problem = model.likelihood.check_data(checked.x)
     if problem:
         likelihood = spec.components["likelihood"]["type"]
         raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
@@ -70,7 +76,7 @@ def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
 
 def _shown_examples(model: GenerativeAutoencoder, data: PreparedData) -> ArrayData:
     """The examples the pictures show: validation (else training) examples, labelled ones for conditional models."""
-    shown = data.validation or data.train
+    shown = first_examples(data.validation or data.train, 2000)
     candidates = np.arange(len(shown))
     if model.conditional and shown.y is not None and shown.y.ndim == 1:
         candidates = np.flatnonzero(shown.y >= 0)  # semi-supervised data: unlabelled examples have -1
@@ -126,8 +132,9 @@ def train(
             history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
     if model.sampler is not None:
         entry = spec.components["sampler"]
-        labels = data.train.y if model.conditional else None
-        model.sampler = fit_sampler(model, entry, data.train.x, labels, spec.train.seed)
+        fitted_on = first_examples(data.train, FIT_EXAMPLES)
+        labels = fitted_on.y if model.conditional else None
+        model.sampler = fit_sampler(model, entry, fitted_on.x, labels, spec.train.seed)
         if run_dir is not None:
             save_sampler(run_dir, entry, model.sampler)
     if run_dir is not None:

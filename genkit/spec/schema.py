@@ -88,6 +88,11 @@ class DataOptions(Strict):
     labelled: pydantic.PositiveInt | None = None
     #: How many times each kept labelled example appears per epoch (so that batches hold some).
     labelled_repeat: pydantic.PositiveInt = 1
+    #: Read the data piece by piece instead of loading them whole (genkit.assembly.streaming):
+    #: auto streams when the decoded data exceed the memory budget and the dataset can stream.
+    stream: bool | Literal["auto"] = "auto"
+    #: The memory budget in MB for ``stream: auto`` (default: a quarter of this machine's memory).
+    memory_budget_mb: pydantic.PositiveInt | None = None
 
 
 #: The keys of genkit's own data options (the rest of a ``data`` entry is the dataset plugin's).

@@ -19,6 +19,7 @@ import tensorflow as tf
 from genkit.assembly.core import AutoencoderCore
 from genkit.assembly.learning import PhaseStep
 from genkit.assembly.replica import replica_slice
+from genkit.assembly.streaming import StreamedSplit
 from genkit.plugin import randomness
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.phase import Phase
@@ -44,6 +45,15 @@ def resolve_jit_compile(setting: bool | str, distribute: str, accelerator: bool 
     if accelerator is None:
         accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
     return distribute == "none" and accelerator
+
+
+def _label_spec(data: ArrayData | StreamedSplit) -> tf.TensorSpec | None:
+    """The batch spec of the labels (None without labels): from the arrays, or from the stream's
+    description (class indices as int64, condition vectors as float32)."""
+    if isinstance(data, ArrayData):
+        return None if data.y is None else tf.TensorSpec((None, *data.y.shape[1:]), tf.as_dtype(data.y.dtype))
+    shape = data.stream.label_shape
+    return None if shape is None else tf.TensorSpec((None, *shape), tf.int64 if shape == () else tf.float32)
 
 
 def public(outputs: Tensors) -> Tensors:
@@ -72,9 +82,11 @@ class CompiledSteps:
     :mod:`genkit.training.jit_choice` before the first epoch (:meth:`use`).
     """
 
-    def __init__(self, model: AutoencoderCore, settings: TrainSpec, train_data: ArrayData, phases: list[Phase],
-                 optimizers: list[Any]):
+    def __init__(self, model: AutoencoderCore, settings: TrainSpec, train_data: ArrayData | StreamedSplit,
+                 phases: list[Phase], optimizers: list[Any]):
         self.model, self.settings, self.train_data = model, settings, train_data
+        #: Whether the training data stream (batches from a tf.data iterator) or sit in memory.
+        self.streamed = isinstance(train_data, StreamedSplit)
         self.strategy = tf.distribute.get_strategy()
         self.phases, self.optimizers = phases, optimizers
         # on_nan: stop saw a bad step; every replica sees the same flag, so the first one's write is the value
@@ -87,13 +99,15 @@ class CompiledSteps:
         self.trace_count = 0
         # the training data stay on the device as variables (one copy per replica under mirrored):
         # each compiled call gathers its batches from them, and XLA takes them as plain arguments
-        self._train_tensors = {key: tf.Variable(value, trainable=False, name=f"train_{key}")
-                               for key, value in as_tensors(train_data).items()}
+        self._train_tensors = {} if isinstance(train_data, StreamedSplit) else {
+            key: tf.Variable(value, trainable=False, name=f"train_{key}")
+            for key, value in as_tensors(train_data).items()}
         #: Steps per compiled call: the spec's number, or (``auto``) grown by :meth:`grow_chunk`.
         self.chunk_steps = 1 if settings.steps_per_execution == "auto" else settings.steps_per_execution
         self.signature = {"x": tf.TensorSpec((None, *model.data_shape), tf.float32)}
-        if train_data.y is not None:
-            self.signature["y"] = tf.TensorSpec((None, *train_data.y.shape[1:]), tf.as_dtype(train_data.y.dtype))
+        labels = _label_spec(train_data)
+        if labels is not None:
+            self.signature["y"] = labels
         self._variants: dict[bool, Variant] = {}
         self.variant = self.compiled_for(resolve_jit_compile(settings.jit_compile, settings.distribute))
         self.eval_step = tf.function(
@@ -103,7 +117,8 @@ class CompiledSteps:
     def compiled_for(self, jit_compile: bool) -> Variant:
         """The training functions of one ``jit_compile`` setting (made once, on first use)."""
         if jit_compile not in self._variants:
-            whole = jit_compile and self.strategy.num_replicas_in_sync == 1
+            # a streamed call reads its batches from an iterator, which XLA cannot compile: the step compiles alone
+            whole = jit_compile and self.strategy.num_replicas_in_sync == 1 and not self.streamed
             # autograph=False everywhere: the steps have no Python control flow on tensors, and
             # converting every function the model calls made tracing 5x slower (benchmarks/first_step.py)
             compute = (tf.function(self._replica_compute, jit_compile=True, autograph=False)
@@ -111,7 +126,8 @@ class CompiledSteps:
             # under whole-call XLA the step is compiled too: traced inside that call, it may hold XLA-only ops
             step = tf.function(functools.partial(self._step, compute), input_signature=[self.signature],
                                autograph=False, jit_compile=whole)
-            steps = tf.function(functools.partial(self._train_steps_fn, step), jit_compile=whole, autograph=False)
+            body = self._streamed_steps_fn if self.streamed else self._train_steps_fn
+            steps = tf.function(functools.partial(body, step), jit_compile=whole, autograph=False)
             self._variants[jit_compile] = Variant(jit_compile, whole, step, steps)
         return self._variants[jit_compile]
 
@@ -183,6 +199,16 @@ class CompiledSteps:
         )
         return record
 
+    def _streamed_steps_fn(self, train_step: Any, iterator: Any, steps: tf.Tensor) -> dict[str, Any]:
+        """``steps`` training steps on the next batches of a streamed epoch's iterator, in one record."""
+        empty = self._empty_record(train_step.get_concrete_function().structured_outputs)
+        _, record = tf.while_loop(
+            lambda done, _: done < steps,
+            lambda done, record: (done + 1, self._fold(train_step(iterator.get_next()), record)),
+            (tf.constant(0), empty),
+        )
+        return record
+
     @staticmethod
     def _empty_record(outputs: Tensors) -> dict[str, Any]:
         """The record of no step, for a step whose outputs look like ``outputs`` (see :meth:`_fold`)."""
@@ -222,12 +248,15 @@ class CompiledSteps:
     def run(self, order: tf.Tensor, done: int, steps: int, batch_size: int | None,
             variant: Variant | None = None) -> dict[str, Any]:
         """One compiled call of ``steps`` steps after ``done`` steps of the epoch (whose example order
-        is ``order``, int32), as host numbers (float32 -> float is exact); ``variant`` defaults to the
-        one training uses."""
+        is ``order``, int32; for streamed data ``order`` is the epoch's batch iterator), as host
+        numbers (float32 -> float is exact); ``variant`` defaults to the one training uses."""
         variant = variant or self.variant
         with randomness.compiled_by_xla(variant.jit_compile):  # read only while tracing
-            record = variant.train_steps(order, tf.constant(done, tf.int32), tf.constant(steps, tf.int32),
-                                         batch_size)
+            if self.streamed:
+                record = variant.train_steps(order, tf.constant(steps, tf.int32))
+            else:
+                record = variant.train_steps(order, tf.constant(done, tf.int32), tf.constant(steps, tf.int32),
+                                             batch_size)
         return tf.nest.map_structure(lambda tensor: tensor.numpy().item(), record)
 
     def next_call(self, done: int, total: int) -> tuple[int, int | None]:

@@ -97,6 +97,8 @@ def choose(compiled: CompiledSteps, accelerator: bool | None = None) -> JitChoic
         choice = JitChoice(bool(settings.jit_compile), "set in the spec")
     elif settings.distribute != "none":
         choice = JitChoice(False, "under a distribution strategy the cross-replica reductions stay uncompiled")
+    elif compiled.streamed:
+        choice = JitChoice(False, "streamed data: XLA could compile only the step, without the calls around it")
     elif resolve_jit_compile("auto", "none", accelerator):
         choice = JitChoice(True, "an accelerator is visible")
     elif settings.epochs * -(-len(compiled.train_data) // settings.batch_size) < MEASURE_MIN_STEPS:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.assembly.core import AutoencoderCore
+from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import NumericalFault
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
@@ -53,8 +54,8 @@ class Trainer:
         self,
         model: AutoencoderCore,
         settings: TrainSpec,
-        train_data: ArrayData,
-        validation_data: ArrayData | None = None,
+        train_data: ArrayData | StreamedSplit,
+        validation_data: ArrayData | StreamedSplit | None = None,
         callbacks: Sequence[Callback] = (),
     ):
         self.model, self.settings = model, settings
@@ -102,10 +103,12 @@ class Trainer:
                 return f"the gradient of the '{phase_name}' phase's loss", "NaN or infinite"
         return "a loss term", "NaN or infinite"
 
-    def evaluate(self, arrays: ArrayData) -> dict[str, float]:
-        """The main phase's terms over ``arrays`` with fixed seeds (the same numbers every call)."""
+    def evaluate(self, data: ArrayData | StreamedSplit) -> dict[str, float]:
+        """The main phase's terms over ``data`` with fixed seeds (the same numbers every call)."""
         outputs, sizes = [], []
-        for index, batch in enumerate(batches(arrays, self.settings.batch_size)):
+        batched = data.examples().batch(self.settings.batch_size) if isinstance(data, StreamedSplit) else batches(
+            data, self.settings.batch_size)
+        for index, batch in enumerate(batched):
             seed = tf.constant([self.settings.seed + 1, index], tf.int32)
             outputs.append(self.compiled.eval_step(batch, seed))
             sizes.append(int(batch["x"].shape[0]))
@@ -142,7 +145,10 @@ class Trainer:
         self.progress = progress
         self._call("on_epoch_begin", epoch)
         started, examples_before = time.perf_counter(), progress.examples
-        order = tf.constant(epoch_order(len(self.train_data), settings.seed, epoch), tf.int32)
+        if isinstance(self.train_data, StreamedSplit):  # resuming mid-epoch skips the batches already trained
+            order = iter(self.train_data.epoch(epoch, settings.batch_size, progress.steps))
+        else:
+            order = tf.constant(epoch_order(len(self.train_data), settings.seed, epoch), tf.int32)
         total = -(-len(self.train_data) // settings.batch_size)
         while progress.steps < total:
             steps, batch_size = compiled.next_call(progress.steps, total)

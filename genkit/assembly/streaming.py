@@ -1,0 +1,147 @@
+"""Data that stream: a dataset read piece by piece through ``tf.data`` instead of loaded whole.
+
+``data.stream: auto`` (the default) streams when the decoded training split would take more than
+``data.memory_budget_mb`` (default: a quarter of this machine's memory) and the dataset can
+stream; ``true`` streams whenever it can, ``false`` never. The in-memory path stays the fast one
+for data that fit.
+
+An epoch's pipeline is a pure function of (seed, epoch): the pieces (files or chunks) in a seeded
+order, read and decoded in parallel with a deterministic order, shuffled in a buffer with a seed of
+the epoch, scaled, batched, prefetched. Resuming mid-epoch rebuilds the epoch's pipeline and skips
+the batches already trained, so a resumed run ends as an uninterrupted one. The validation split
+is a seeded set of whole pieces (about ``validation_split`` of the examples); ``limit`` keeps whole
+pieces, in their order, until at least ``limit`` examples.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from genkit.errors import GenkitError, SpecError
+from genkit.plugin.dataset import ArrayData, Dataset, Stream
+from genkit.spec.schema import Spec
+
+#: Examples kept in the shuffle buffer of a streamed epoch (on top of the per-epoch piece order).
+SHUFFLE_BUFFER = 10_000
+
+
+def host_memory_bytes() -> int:
+    """This machine's physical memory (0 if unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def memory_budget(spec: Spec) -> int:
+    """Bytes the in-memory path may use: ``data.memory_budget_mb``, else a quarter of the host memory."""
+    chosen = spec.data_options.memory_budget_mb
+    return chosen * 2**20 if chosen is not None else host_memory_bytes() // 4
+
+
+def should_stream(spec: Spec, dataset: Dataset, stream: Stream | None) -> bool:
+    """Whether a run streams the training split (see the module docstring)."""
+    setting = spec.data_options.stream
+    if setting is True and stream is None:
+        raise SpecError(f"dataset '{spec.data['type']}' is loaded whole and cannot stream; set data.stream to "
+                        "auto or false", "data.stream", spec.source, spec.line_of("data.stream"))
+    if setting is False or stream is None:
+        return False
+    return setting is True or stream.decoded_bytes() > memory_budget(spec)
+
+
+@dataclass
+class StreamedSplit:
+    """The pieces of a stream one part of a run reads (training or validation)."""
+
+    stream: Stream
+    pieces: list[Any]
+    sizes: list[int]
+    seed: int
+
+    def __len__(self) -> int:
+        return int(sum(self.sizes))
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        return tuple(self.stream.example_shape)
+
+    def _scaled(self, examples: tf.data.Dataset) -> tf.data.Dataset:
+        uint8 = self.stream.dtype == "uint8"
+
+        def scale(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+            x = tf.cast(example["x"], tf.float32)
+            return {**example, "x": x / 255.0 if uint8 else x}
+
+        return examples.map(scale, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def examples(self) -> tf.data.Dataset:
+        """Every example in piece order, float32 in genkit's conventions (evaluation, pictures)."""
+        return self._scaled(self.stream.read(list(self.pieces)))
+
+    def epoch(self, epoch: int, batch_size: int, skip_batches: int = 0) -> tf.data.Dataset:
+        """The batches of one training epoch (seeded by the run seed and the epoch), after ``skip_batches``."""
+        order = np.random.default_rng([self.seed, 2000 + epoch]).permutation(len(self.pieces))
+        examples = self.stream.read([self.pieces[i] for i in order])
+        shuffled = examples.shuffle(SHUFFLE_BUFFER, seed=self.seed * 100_003 + epoch, reshuffle_each_iteration=False)
+        return self._scaled(shuffled).batch(batch_size).skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+
+    def head(self, n: int) -> ArrayData:
+        """The first ``n`` examples (in piece order) in memory."""
+        batch = next(iter(self.examples().take(n).batch(n)))
+        return ArrayData(batch["x"].numpy(), None if "y" not in batch else batch["y"].numpy(),
+                         class_names=list(self.stream.class_names))
+
+
+def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
+    """The first ``n`` examples of a split, in memory, whichever way it is held."""
+    if isinstance(split, ArrayData):
+        return split if n >= len(split) else split.subset(np.arange(n))
+    return split.head(n)
+
+
+def streamed_splits(spec: Spec, stream: Stream) -> tuple[StreamedSplit, StreamedSplit | None]:
+    """The training and validation pieces of a streamed training split, after ``limit``."""
+    options = spec.data_options
+    for key, wrong in (("labelled", options.labelled is not None), ("binarize", options.binarize == "static")):
+        if wrong:
+            raise SpecError(f"data.{key} needs the data in memory (it marks or draws per example); with data "
+                            "that stream use data.binarize: dynamic and fully labelled data",
+                            f"data.{key}", spec.source, spec.line_of(f"data.{key}"))
+    pieces, sizes = list(stream.pieces), [int(s) for s in stream.sizes]
+    if options.limit is not None:
+        kept = int(np.searchsorted(np.cumsum(sizes), options.limit)) + 1
+        pieces, sizes = pieces[:kept], sizes[:kept]
+    if not pieces or sum(sizes) == 0:
+        raise GenkitError(f"dataset '{spec.data['type']}': the stream has no examples")
+    seed = spec.train.seed
+    held_out = int(round(len(pieces) * options.validation_split))
+    if options.validation_split > 0 and held_out == 0 and len(pieces) > 1:
+        held_out = 1
+    order = np.random.default_rng([seed, 11]).permutation(len(pieces))
+    chosen = set(order[:held_out].tolist())
+
+    def part(indices: list[int]) -> StreamedSplit:
+        return StreamedSplit(stream, [pieces[i] for i in indices], [sizes[i] for i in indices], seed)
+
+    train = part([i for i in range(len(pieces)) if i not in chosen])
+    if len(train) == 0:
+        raise GenkitError("no training examples are left after the validation split (data.validation_split)")
+    return train, (part(sorted(chosen)) if chosen else None)
+
+
+def check_batch_fits(spec: Spec, split: StreamedSplit) -> None:
+    """A memory budget too small for one batch cannot train at all: refuse it at validation."""
+    batch_bytes = spec.train.batch_size * math.prod(split.example_shape) * 4
+    budget = memory_budget(spec)
+    if budget and batch_bytes > budget:
+        raise SpecError(f"one batch of {spec.train.batch_size} examples of shape {split.example_shape} needs about "
+                        f"{batch_bytes / 2**20:.0f} MB, more than the memory budget of {budget / 2**20:.0f} MB; raise "
+                        "data.memory_budget_mb or lower train.batch_size", "data.memory_budget_mb", spec.source,
+                        spec.line_of("data.memory_budget_mb"))

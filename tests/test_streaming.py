@@ -1,0 +1,113 @@
+"""Data that stream: npy files read in chunks through tf.data, chosen by data.stream and the memory
+budget; epochs seeded, reproducible, resumed mid-epoch exactly; refused where streaming cannot work."""
+
+from __future__ import annotations
+
+import copy
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY_VAE
+from test_checkpoint import _SignalAtStep
+
+import genkit
+from genkit.assembly.data import prepare_data
+from genkit.assembly.streaming import StreamedSplit
+from genkit.errors import TrainingInterrupted
+from genkit.runs.train import train
+
+
+@pytest.fixture(scope="module")
+def npy_files(tmp_path_factory):
+    """300 shapes images (uint8) and their labels as .npy files."""
+    folder = tmp_path_factory.mktemp("npy")
+    arrays = genkit.registry("dataset").get("shapes").obj(size=12, n_train=300, n_test=60).load("train")
+    np.save(folder / "x.npy", np.round(arrays.x * 255).astype(np.uint8))
+    np.save(folder / "y.npy", arrays.y)
+    return folder
+
+
+def npy_spec(folder, stream, **data) -> dict:
+    spec = copy.deepcopy(TINY_VAE)
+    spec["data"] = {"type": "npy", "images": str(folder / "x.npy"), "labels": str(folder / "y.npy"),
+                    "chunk": 16, "stream": stream, "validation_split": 0.2, **data}
+    spec["train"]["epochs"] = 2
+    return spec
+
+
+def test_auto_streams_only_past_the_memory_budget(npy_files):
+    # 300 images of 12x12 as float32 are 173 kB: in memory by default, streamed under a 0 MB... 1 MB budget
+    assert not isinstance(prepare_data(genkit.load_spec(npy_spec(npy_files, "auto"))).train, StreamedSplit)
+    streamed = prepare_data(genkit.load_spec(npy_spec(npy_files, True)))
+    assert isinstance(streamed.train, StreamedSplit)
+    # whole 16-example chunks: 19 pieces (the last of 12), about 20% of them (4) for validation
+    assert len(streamed.train) + len(streamed.validation) == 300 and len(streamed.validation.pieces) == 4
+    assert streamed.data_shape == (12, 12, 1) and streamed.num_classes == 4
+
+
+def test_an_epoch_is_seeded_and_skipping_batches_resumes_it_exactly(npy_files):
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
+    first = [batch["x"].numpy() for batch in split.epoch(1, 40)]
+    again = [batch["x"].numpy() for batch in split.epoch(1, 40)]
+    resumed = [batch["x"].numpy() for batch in split.epoch(1, 40, skip_batches=3)]
+    other = [batch["x"].numpy() for batch in split.epoch(2, 40)]
+    assert len(first) == -(-len(split) // 40) and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(first[3:], resumed, strict=True))
+    assert not np.array_equal(first[0], other[0])
+    seen = np.concatenate(first)
+    assert seen.dtype == np.float32 and 0.0 <= seen.min() and seen.max() <= 1.0
+    assert len(np.unique(seen.reshape(len(seen), -1), axis=0)) == len(split)  # every example once
+
+
+def test_streamed_training_learns_and_is_reproducible(npy_files):
+    spec = npy_spec(npy_files, True)
+    first, second = train(spec, progress=False), train(spec, progress=False)
+    assert [row["loss"] for row in first.history] == [row["loss"] for row in second.history]
+    assert first.history[-1]["val_loss"] < first.history[0]["val_loss"]
+    assert first.model.context.num_train_examples == len(prepare_data(genkit.load_spec(spec)).train)
+
+
+def test_a_streamed_run_interrupted_mid_epoch_resumes_exactly(npy_files, tmp_path):
+    spec = npy_spec(npy_files, True)
+    reference = train(spec, tmp_path / "reference", progress=False)
+    out = tmp_path / "run"
+    spec_steps = {**spec, "train": {**spec["train"], "steps_per_execution": 1}}
+    with pytest.raises(TrainingInterrupted):
+        train(spec_steps, out, progress=False, callbacks=[_SignalAtStep(8)])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    resumed = train(spec_steps, out, resume=True, progress=False)
+    assert [row["loss"] for row in resumed.history] == pytest.approx([row["loss"] for row in reference.history],
+                                                                       rel=1e-5)
+    for a, b in zip(resumed.model.get_weights(), reference.model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("data, key", [({"binarize": "static"}, "data.binarize"),
+                                       ({"labelled": 20}, "data.labelled"),
+                                       ({"memory_budget_mb": 1}, None)])
+def test_what_streaming_cannot_do_is_refused_at_validation(npy_files, data, key):
+    spec = npy_spec(npy_files, True, **data)
+    if key is None:  # a budget of 1 MB fits a batch of 40 small images: accepted
+        assert isinstance(prepare_data(genkit.load_spec(spec)).train, StreamedSplit)
+        return
+    with pytest.raises(genkit.SpecError, match=key.replace(".", r"\.")):
+        prepare_data(genkit.load_spec(spec))
+
+
+def test_a_batch_beyond_the_memory_budget_is_refused(npy_files):
+    spec = npy_spec(npy_files, True, memory_budget_mb=1)
+    spec["data"]["images"] = str(npy_files / "big.npy")
+    np.save(npy_files / "big.npy", np.zeros((300, 128, 128, 3), np.uint8))
+    spec["data"]["labels"] = None
+    spec["encoder"] = spec["decoder"] = {"type": "mlp", "hidden": [8]}
+    with pytest.raises(genkit.SpecError, match=r"one batch of 40 examples of shape \(128, 128, 3\) needs about 8 MB"):
+        prepare_data(genkit.load_spec(spec))
+
+
+def test_a_dataset_loaded_whole_cannot_be_told_to_stream(tiny_vae):
+    tiny_vae["data"]["stream"] = True
+    with pytest.raises(genkit.SpecError, match="cannot stream"):
+        prepare_data(genkit.load_spec(tiny_vae))
+    assert tf.config.list_logical_devices("CPU")  # the process is healthy afterwards
