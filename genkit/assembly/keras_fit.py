@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from genkit.assembly import precision
 from genkit.assembly.core import AutoencoderCore
 from genkit.assembly.learning import PhaseStep
 from genkit.plugin.optimizers import make_optimizer
@@ -55,17 +56,26 @@ class KerasTrainable(AutoencoderCore):
         to ``keras.Model.compile`` (``steps_per_execution``, ``jit_compile`` (default False) ...)."""
         phases = self.phases()
         main = make_optimizer(self.default_optimizer) if optimizer is None else keras.optimizers.get(optimizer)
-        others = [make_optimizer(phase.optimizer) if phase.optimizer else type(main).from_config(main.get_config())
-                  for phase in phases[1:]]
+        # the spec's clipping applies to every phase, as in genkit's trainer
+        clipping = {key: self.default_optimizer[key] for key in ("global_clipnorm", "clipvalue")
+                    if key in self.default_optimizer}
+        others = [make_optimizer({**clipping, **phase.optimizer}) if phase.optimizer
+                  else type(main).from_config(main.get_config()) for phase in phases[1:]]
+        optimizers = [self._loss_scaled(o) for o in (main, *others)]
         kwargs.setdefault("jit_compile", False)
-        super().compile(optimizer=main, **kwargs)
-        optimizers = [main, *others]
+        super().compile(optimizer=optimizers[0], **kwargs)
         for phase, phase_optimizer in zip(phases, optimizers, strict=True):
             phase_optimizer.build(phase.variables())
         names = [_prefixed(index, name, key) for index, (name, keys) in enumerate(self.phase_term_keys)
                  for key in keys]
         self._fit = _FitState(PhaseStep(self, phases, optimizers),
                               {name: keras.metrics.Mean(name=name) for name in names})
+
+    def _loss_scaled(self, optimizer: Any) -> Any:
+        """The optimizer with dynamic loss scaling when the networks compute in float16."""
+        policy = getattr(self.encoder, "dtype_policy", None)
+        mode = "float16" if getattr(policy, "name", "") == "mixed_float16" else "none"
+        return precision.wrap_optimizer(optimizer, mode)
 
     @property
     def metrics(self) -> list[Any]:

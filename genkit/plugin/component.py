@@ -110,7 +110,8 @@ class Reporting:
 
     def add_state(self, name: str, shape: tuple[int, ...], initializer: Any = "zeros", dtype: str = "float32") -> Any:
         """A non-trainable variable for :meth:`add_update`: saved with the weights and in checkpoints,
-        averaged across replicas under ``train.distribute``. Only for components that are Keras layers."""
+        combined across replicas under ``train.distribute`` (see the module docstring). Only for
+        components that are Keras layers."""
         add_weight = getattr(self, "add_weight", None)
         if add_weight is None:
             raise GenkitError(f"{self._reporter()} is not a Keras layer, so it cannot hold state")

@@ -35,8 +35,9 @@ class TrainSpec(Strict):
     its update is ``skip``ped and counted. ``clip_norm`` clips the global gradient norm of each
     phase, ``clip_value`` each gradient value.
 
-    ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU, off on CPUs and
-    under a distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
+    ``jit_compile``: XLA for the training step (``auto``: on for one GPU/TPU; on a CPU the run's own
+    step is timed both ways and the faster kept, genkit.training.jit_choice; off under a
+    distribution strategy). ``mixed_precision``: networks compute in float16 (with loss
     scaling) or bfloat16, distributions stay float32. ``steps_per_execution``: training steps per
     call of the compiled function (``auto``: doubled while a call takes under 0.1 s).
     ``distribute``: the ``tf.distribute`` strategy (docs/distributed.md).
