@@ -298,3 +298,20 @@ def test_keras_fit_trains_the_model_with_its_own_phases(tiny_toy):
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01))
     rates = [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in model._fit.step.optimizers]
     assert rates == pytest.approx([0.01, 1e-4, 0.01])
+
+
+def test_state_updated_outside_the_gradient_step_resumes_exactly(tiny_vae, registered, tmp_path):
+    """A Ctrl-C mid-epoch, then resume: the moving average ends where an uninterrupted run's does."""
+    from test_checkpoint import _SignalAtStep
+
+    from genkit.errors import TrainingInterrupted
+
+    registered("divergence", "counting_kl", CountingKL)
+    tiny_vae["divergence"] = "counting_kl"
+    tiny_vae["train"].update(epochs=2, steps_per_execution=1)
+    reference = train(tiny_vae, tmp_path / "reference", progress=False).model
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_vae, tmp_path / "run", progress=False, callbacks=[_SignalAtStep(8)])
+    resumed = train(tiny_vae, tmp_path / "run", resume=True, progress=False).model
+    assert float(resumed.divergence.average.numpy()) == pytest.approx(float(reference.divergence.average.numpy()),
+                                                                      rel=1e-6)
