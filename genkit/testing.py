@@ -22,11 +22,12 @@ wrong-typed (or missing required) one is a :class:`~genkit.errors.SpecError` nam
 shapes and dtypes of outputs, samples and log-probabilities; finite values (reported metrics and
 loss terms included); draws reproducible from a stateless seed; gradients reach every trainable
 variable (and the inputs that must be differentiable); the same numbers inside ``tf.function``
-with an unknown batch size; identical outputs after the weights go through a Keras
-``.weights.h5`` file into a fresh instance; and non-trainable state that changes only through
-``add_update``, in training. Each kind adds its own (a posterior or prior that takes
-``latent_shape`` is also checked on a grid of codes; a sampler's state round trip; an
-objective's phases ...): :func:`checks` lists them, and the ``check_*`` docstrings describe them.
+as genkit's training compiles it (no AutoGraph) with an unknown batch size; identical outputs
+after the weights go through a Keras ``.weights.h5`` file into a fresh instance; and
+non-trainable state that changes only through ``add_update``, in training. Each kind adds its
+own (a posterior or prior that takes ``latent_shape`` is also checked on a grid of codes; a
+sampler's state round trip; an objective's phases ...): :func:`checks` lists them, and the
+``check_*`` docstrings describe them.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from genkit.conformance.base import (
     assert_tensor,
     assert_weights_round_trip,
     attempt,
+    graph_function,
     grid_values,
     recorded_updates,
     restored,
@@ -90,7 +91,8 @@ class ComponentSubject(Subject):
         assert_reports_finite(reported)
 
     def tf_function(self) -> None:
-        """The same numbers inside tf.function, traced with an unknown batch size, as eagerly."""
+        """The same numbers inside tf.function as genkit's training compiles it (no AutoGraph), traced
+        with an unknown batch size, as eagerly."""
         assert_graph_matches(self.compute, self.instance, self.inputs, self.eager[0])
 
     def weights_round_trip(self) -> None:
@@ -588,8 +590,8 @@ class SamplerSubject(Subject):
         """Inside tf.function, with ``n`` and the seed as tensors (as in an exported model), samples are
         the eager ones."""
         sampler = self.instance
-        compiled = tf.function(lambda n, s: sampler.sample(n, s),
-                               input_signature=[tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int32)])
+        compiled = graph_function(lambda n, s: sampler.sample(n, s),
+                                  [tf.TensorSpec((), tf.int32), tf.TensorSpec((2,), tf.int32)])
         graph = attempt("sampling inside tf.function (n and seed tensors)",
                         lambda: compiled(tf.constant(self.n, tf.int32), seed(1)))
         assert_same("inside tf.function from eager execution", {"sample": self.samples}, {"sample": graph})
