@@ -4,6 +4,8 @@ tests of the example and generated packages."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import inspect
 import shutil
 import subprocess
 import sys
@@ -49,3 +51,29 @@ def installed_package(package: Path, workdir: Path) -> Iterator[Path]:
         kullback_leibler._DIVERGENCES.clear()
         kullback_leibler._DIVERGENCES.update(registered)
         reload_plugins()
+
+
+def run_tests(path: Path, tmp_path: Path) -> list[str]:
+    """Run a package's test file in this process (TensorFlow and genkit are loaded once), as pytest
+    would: every ``test_*`` function in file order, once per case of its ``pytest.mark.parametrize``
+    (cases given as ``pytest.param``, as :func:`genkit.testing.parametrize_checks` gives them),
+    with a fresh directory where it asks for ``tmp_path`` (the only fixture supported). A failing
+    test raises; returns the ids of the tests run."""
+    loader = importlib.util.spec_from_file_location(f"package_tests_{path.stem}", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    ran: list[str] = []
+    for name, test in list(vars(module).items()):
+        if not (name.startswith("test_") and inspect.isfunction(test)):
+            continue
+        cases = [(f"{name}[{case.id}]", case.values) for mark in getattr(test, "pytestmark", [])
+                 if mark.name == "parametrize" for case in mark.args[1]] or [(name, ())]
+        for case_id, values in cases:
+            fixtures = {}
+            if "tmp_path" in inspect.signature(test).parameters:
+                fixtures["tmp_path"] = tmp_path / f"case{len(ran)}"
+                fixtures["tmp_path"].mkdir()
+            test(*values, **fixtures)
+            ran.append(case_id)
+    return ran

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 from click.testing import CliRunner
-from plugin_install import installed_package
+from plugin_install import installed_package, run_tests
 
 import genkit
 from genkit.cli import main
@@ -35,15 +34,8 @@ def test_the_prior_is_found_through_its_entry_point(installed):
     assert "│ laplace " in listed and "genkit-laplace" in listed
 
 
-def test_the_packages_own_tests_pass_against_the_installed_package(installed):
-    location = PACKAGE / "tests" / "test_laplace.py"
-    loader = importlib.util.spec_from_file_location("genkit_laplace_tests", location)
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    tests = [name for name in dir(module) if name.startswith("test_")]
-    assert len(tests) == 3
-    for name in tests:
-        getattr(module, name)()
+def test_the_packages_own_tests_pass_against_the_installed_package(installed, tmp_path):
+    assert len(run_tests(PACKAGE / "tests" / "test_laplace.py", tmp_path)) == 3
 
 
 def test_its_example_spec_trains_with_the_registered_closed_form_kl(installed, tmp_path):
