@@ -23,11 +23,9 @@ from genkit.plugin.registry import KINDS
 class KindTemplate:
     """What a new plugin of one kind starts as."""
 
-    #: What the module imports from genkit: the base class the plugin subclasses (and helpers).
-    base: str
     #: Module body after the imports: the class, with ``$Class`` for its name.
     body: str
-    #: Extra import lines the body needs (genkit's base is imported for you).
+    #: The module's import lines (after ``from __future__ import annotations``), genkit's included.
     imports: str
     #: Spec arguments the generated test passes to the conformance check (a Python literal).
     check_args: str
@@ -37,10 +35,14 @@ class KindTemplate:
 
 _TF = "import tensorflow as tf\nimport tensorflow_probability as tfp\n"
 
+
+def _tf_and(names: str) -> str:
+    """TensorFlow, TFP and ``from genkit import names``."""
+    return f"{_TF}from genkit import {names}\n"
+
 TEMPLATES: dict[str, KindTemplate] = {
     "prior": KindTemplate(
-        base="Prior",
-        imports=_TF,
+        imports=_tf_and("Prior"),
         body='''
 class $Class(Prior):
     """Isotropic Gaussian prior N(0, scale^2 I); replace the distribution with your own.
@@ -63,8 +65,7 @@ class $Class(Prior):
         spec_entry="{type: $name, scale: 1.5}",
     ),
     "encoder": KindTemplate(
-        base="Encoder",
-        imports="import keras\nimport tensorflow as tf\n",
+        imports="import keras\nimport tensorflow as tf\nfrom genkit import Encoder\n",
         body='''
 class $Class(Encoder):
     """Fully connected encoder: flattened x, with the condition vector appended; replace with your network.
@@ -99,8 +100,7 @@ class $Class(Encoder):
         spec_entry="{type: $name, hidden: [32]}",
     ),
     "decoder": KindTemplate(
-        base="Decoder",
-        imports="import math\n\nimport keras\nimport tensorflow as tf\n",
+        imports="import math\n\nimport keras\nimport tensorflow as tf\nfrom genkit import Decoder\n",
         body='''
 class $Class(Decoder):
     """Fully connected decoder: z (and the condition) to likelihood parameters of any shape.
@@ -133,8 +133,7 @@ class $Class(Decoder):
         spec_entry="{type: $name, hidden: [32]}",
     ),
     "posterior": KindTemplate(
-        base="Posterior",
-        imports=_TF,
+        imports=_tf_and("Posterior"),
         body='''
 class $Class(Posterior):
     """Diagonal Gaussian q(z|x) whose standard deviations never fall below min_scale.
@@ -160,8 +159,7 @@ class $Class(Posterior):
         spec_entry="{type: $name}",
     ),
     "likelihood": KindTemplate(
-        base="Likelihood",
-        imports=_TF,
+        imports=_tf_and("Likelihood"),
         body='''
 class $Class(Likelihood):
     """Independent Laplace per value: -log_prob is the L1 error divided by scale, plus a constant.
@@ -184,8 +182,7 @@ class $Class(Likelihood):
         spec_entry="{type: $name, scale: 0.2}",
     ),
     "divergence": KindTemplate(
-        base="Divergence",
-        imports="import tensorflow as tf\n",
+        imports="import tensorflow as tf\nfrom genkit import Divergence\n",
         body='''
 class $Class(Divergence):
     """One-sample Monte Carlo KL estimate log q(z|x) - log p(z) at the posterior sample, times beta.
@@ -209,9 +206,100 @@ class $Class(Divergence):
         check_args='{"beta": 0.5}',
         spec_entry="{type: $name, beta: 1.0}",
     ),
+    "corruption": KindTemplate(
+        imports="import tensorflow as tf\nfrom genkit import Corruption, normal\n",
+        body='''
+class $Class(Corruption):
+    """Multiplicative Gaussian noise on the encoder's input, x * (1 + std * eps); replace with your noise.
+
+    Args:
+        std: standard deviation of the relative noise.
+    """
+
+    def __init__(self, std: float = 0.2):
+        if std <= 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.std = std
+
+    def corrupt(self, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        return x * (1.0 + self.std * normal(tf.shape(x), seed, x.dtype))
+''',
+        check_args='{"std": 0.3}',
+        spec_entry="{type: $name, std: 0.2}",
+    ),
+    "objective": KindTemplate(
+        imports="import tensorflow as tf\nfrom genkit import Batch, ModelSurface, Objective, split_seed\n",
+        body='''
+class $Class(Objective):
+    """The autoencoder loss with its reconstruction term reweighted,
+    reconstruction_weight * -log p(x|z) + weight * divergence; replace with your objective.
+
+    Args:
+        reconstruction_weight: multiplier of the reconstruction term.
+    """
+
+    def __init__(self, reconstruction_weight: float = 1.0):
+        super().__init__()
+        if reconstruction_weight <= 0:
+            raise ValueError(f"reconstruction_weight must be positive, got {reconstruction_weight}")
+        self.reconstruction_weight = reconstruction_weight
+
+    def loss_terms(self, model: ModelSurface, batch: Batch, seed: tf.Tensor,
+                   training: bool = True) -> dict[str, tf.Tensor]:
+        data_seed, terms_seed = split_seed(seed, 2)
+        batch = model.preprocess(batch, data_seed)
+        terms = model.per_example_terms(batch, model.condition_of(batch.get("y")), terms_seed, training)
+        reconstruction = tf.reduce_mean(terms.reconstruction)
+        divergence = tf.reduce_mean(terms.divergence)
+        return {
+            "loss": self.reconstruction_weight * reconstruction + terms.weight * divergence,
+            "reconstruction": reconstruction,
+            "divergence": divergence,
+        }
+''',
+        check_args='{"reconstruction_weight": 2.0}',
+        spec_entry="{type: $name, reconstruction_weight: 2.0}",
+    ),
+    "sampler": KindTemplate(
+        imports="import numpy as np\nimport tensorflow as tf\nfrom genkit import Sampler\n",
+        body='''
+class $Class(Sampler):
+    """A multivariate Gaussian fitted to the training codes (their mean and covariance); replace with your density.
+
+    Args:
+        temperature: multiplier of the fitted standard deviations (below 1: samples nearer the mean).
+        shrinkage: added to the diagonal of the covariance, so that it stays positive definite.
+    """
+
+    def __init__(self, latent_shape: tuple[int, ...], temperature: float = 1.0, shrinkage: float = 1e-3):
+        super().__init__(latent_shape)
+        if temperature <= 0 or shrinkage <= 0:
+            raise ValueError("temperature and shrinkage must be positive")
+        self.temperature, self.shrinkage = temperature, shrinkage
+
+    def fit(self, codes: np.ndarray, seed: int) -> None:
+        flat = codes.reshape(len(codes), -1).astype(np.float64)
+        size = flat.shape[1]
+        covariance = np.cov(flat, rowvar=False).reshape(size, size) + self.shrinkage * np.eye(size)
+        self.mean = flat.mean(axis=0).astype(np.float32)
+        self.scale = np.linalg.cholesky(covariance).astype(np.float32)
+
+    def sample(self, n: int, seed: tf.Tensor) -> tf.Tensor:
+        noise = tf.random.stateless_normal(tf.stack([n, self.mean.size]), seed)
+        flat = self.mean + self.temperature * tf.matmul(noise, self.scale, transpose_b=True)
+        return tf.reshape(flat, [-1, *self.latent_shape])
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.mean, self.scale = state["mean"], state["scale"]
+''',
+        check_args='{"temperature": 0.8}',
+        spec_entry="{type: $name, temperature: 0.8}",
+    ),
     "dataset": KindTemplate(
-        base="ArrayData, Dataset",
-        imports="import numpy as np\n",
+        imports="import numpy as np\nfrom genkit import ArrayData, Dataset\n",
         body='''
 class $Class(Dataset):
     """Gaussian blobs in 2-D, one per class, around a circle; replace with your data source.
@@ -239,9 +327,38 @@ class $Class(Dataset):
         check_args='{"n_train": 50, "n_test": 20}',
         spec_entry="{type: $name, n_train: 1000}",
     ),
+    "callback": KindTemplate(
+        imports="from pathlib import Path\n\nfrom genkit import Callback\n",
+        body='''
+class $Class(Callback):
+    """Appends a line per epoch, epoch, loss and val_loss separated by tabs, to a file in the run
+    directory; replace with your hooks (on_train_begin, on_epoch_end, ...).
+
+    Args:
+        filename: the file, relative to the run directory (to the current one without a run directory).
+        every: write a line every this many epochs.
+    """
+
+    def __init__(self, filename: str = "losses.tsv", every: int = 1, run_dir: Path | None = None):
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.path = Path(run_dir or ".") / filename
+        self.every = every
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if epoch % self.every == 0:
+            with self.path.open("a") as handle:
+                handle.write(f"{epoch}\\t{logs['loss']:.6g}\\t{logs.get('val_loss', float('nan')):.6g}\\n")
+''',
+        check_args='{"every": 1}',
+        spec_entry="{type: $name, every: 1}",
+    ),
 }
 
-#: The example spec's lines; the plugin's kind replaces its own line.
+#: Where a kind's entry stands in a spec, as the keys leading to it (by default the kind's own key).
+_SPEC_PATHS: dict[str, tuple[str | int, ...]] = {"dataset": ("data",), "callback": ("train", "callbacks", 0)}
+
+#: The example spec's component lines; the plugin's kind replaces (or adds) its own line.
 _SPEC_LINES: dict[str, str] = {
     "dataset": "data: {type: toy2d, shape: rings, n_train: 1000, n_test: 200}",
     "encoder": "encoder: {type: mlp, hidden: [32]}",
@@ -284,7 +401,6 @@ Registered as '$name' through the '$group' entry point in pyproject.toml.
 from __future__ import annotations
 
 $imports
-from genkit import $base
 
 $body'''
 
@@ -306,7 +422,7 @@ def test_conformance():
 
 def test_the_example_spec_uses_the_installed_plugin():
     spec = genkit.load_spec(Path(__file__).parent.parent / "examples" / "$name.yaml")
-    assert spec.to_dict()["$spec_key"]["type"] == "$name"
+    assert spec.to_dict()$entry_path["type"] == "$name"
 '''
 
 _README = '''# $dist
@@ -348,21 +464,28 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise GenkitError(f"{root} already exists and is not empty; choose another --dir")
     template = TEMPLATES[kind]
+    path = _SPEC_PATHS.get(kind, (kind,))
     values = {
         "Class": _class_name(name), "name": name, "kind": kind, "dist": dist, "package": f"genkit_{name}",
-        "module": kind, "group": KINDS[kind], "base": template.base, "imports": template.imports.rstrip("\n"),
-        "check_args": template.check_args, "spec_key": "data" if kind == "dataset" else kind,
+        "module": kind, "group": KINDS[kind], "imports": template.imports.rstrip("\n"),
+        "check_args": template.check_args,
+        "entry_path": "".join(f"[{key}]" if isinstance(key, int) else f'["{key}"]' for key in path),
     }
     body = Template(template.body).substitute(values)
     values["summary"] = body.split('"""')[1].splitlines()[0]
+    entry = Template(template.spec_entry).substitute(values)
     spec_lines = dict(_SPEC_LINES)
-    spec_lines[kind] = f"{values['spec_key']}: {Template(template.spec_entry).substitute(values)}"
+    train = "epochs: 3, batch_size: 100, seed: 0"
+    if kind == "callback":
+        train += f", callbacks: [{entry}]"
+    else:
+        spec_lines[kind] = f"{path[0]}: {entry}"
     spec = "\n".join([
         f"# A small model using the '{name}' {kind}: genkit run examples/{name}.yaml",
         f"name: {name.replace('_', '-')}-demo",
         "latent_dim: 2",
         *spec_lines.values(),
-        "train: {epochs: 3, batch_size: 100, seed: 0}",
+        f"train: {{{train}}}",
     ]) + "\n"
     files = {
         "pyproject.toml": Template(_PYPROJECT).substitute(values),

@@ -1,8 +1,11 @@
-"""Every built-in plugin passes genkit.testing, and a broken plugin fails it with a clear message."""
+"""Every built-in plugin passes genkit.testing, property by property; unusual but valid plugins pass;
+a broken plugin fails the property it breaks, with a message naming the problem."""
 
 from __future__ import annotations
 
+import collections
 import functools
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -11,28 +14,35 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 from genkit_plugins.networks import MLPEncoder
+from genkit_plugins.posteriors import DiagonalGaussian
 from genkit_plugins.priors import StandardNormal
+from test_contract import Histogram
 
 from genkit.errors import SpecError
+from genkit.plugin.callback import Callback
+from genkit.plugin.corruption import Corruption
 from genkit.plugin.dataset import ArrayData, Dataset
 from genkit.plugin.divergence import Divergence
 from genkit.plugin.heads import Likelihood, Posterior
 from genkit.plugin.networks import Encoder
+from genkit.plugin.objective import Objective
 from genkit.plugin.phase import Phase
 from genkit.plugin.prior import Prior
 from genkit.plugin.registry import KINDS, registry
 from genkit.spec.resolve import resolve
 from genkit.testing import (
-    CHECKS,
+    CheckFailure,
     check_dataset,
-    check_divergence,
-    check_encoder,
-    check_likelihood,
     check_posterior,
     check_prior,
+    check_sampler,
+    checks,
+    parametrize_checks,
 )
 
 tfd = tfp.distributions
+
+_CATEGORICAL = {"type": "categorical_aae", "classes": 2}
 
 #: (kind, registered name, spec arguments, check options): small sizes keep each check fast.
 BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
@@ -71,14 +81,38 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("divergence", "adversarial", {"hidden": [8]}, {}),
     ("divergence", "supervised_adversarial", {"hidden": [8], "classes": 3}, {"prior": "mixture"}),
     ("divergence", "none", {}, {"prior": None}),
+    ("divergence", "beta_tc", {"beta": 6.0, "estimator": "mws"}, {}),
+    ("divergence", "beta_tc", {"estimator": "mss"}, {}),
+    ("divergence", "factor_vae", {"hidden": [8]}, {}),
+    ("divergence", "dip_vae", {"kind": "ii"}, {}),
+    ("divergence", "capacity_kl", {"capacity": 5.0, "steps": 10}, {}),
+    ("divergence", "info_vae", {"alpha": 0.5}, {}),
+    ("corruption", "gaussian_noise", {"std": 0.2}, {}),
+    ("corruption", "masking", {"rate": 0.5}, {}),
+    ("corruption", "salt_and_pepper", {"rate": 0.2}, {}),
+    ("objective", "contractive", {"weight": 0.5}, {}),
+    ("objective", "importance_weighted", {"samples": 3}, {}),
+    ("objective", "importance_weighted", {"samples": 4, "groups": 2}, {}),
+    ("objective", "rae", {}, {"spec": {"posterior": "deterministic", "prior": None, "divergence": "none"}}),
+    ("objective", "rae", {"regularizer": "gradient_penalty"},
+     {"spec": {"posterior": "deterministic", "prior": None, "divergence": "none"}}),
+    ("objective", "data_adversarial", {"hidden": [8]}, {}),
+    ("objective", "m2", {"hidden": [8]}, {"spec": {"conditional": True}}),
+    ("objective", "categorical_aae", {"classes": 2, "hidden": [8]},
+     {"classes": 2, "spec": {"posterior": _CATEGORICAL, "prior": _CATEGORICAL, "divergence": "none"}}),
     ("dataset", "shapes", {"size": 8, "n_train": 10, "n_test": 5}, {}),
     ("dataset", "toy2d", {"shape": "moons", "n_train": 10, "n_test": 5}, {}),
+    ("sampler", "gmm", {"components": 3, "iterations": 20}, {}),
+    ("sampler", "gmm", {"components": 2, "covariance": "diagonal"}, {"latent_shape": (2, 2)}),
+    ("callback", "early_stopping", {"patience": 1}, {}),
+    ("callback", "csv", {"path": "extra.csv"}, {}),
+    ("callback", "tensorboard", {"log_dir": "events"}, {}),
 ]
 
 
 @functools.cache
 def _small_model():
-    """A tiny assembled model (latent 3, 4x4 data) for priors that attach to an encoder."""
+    """A tiny assembled model (latent 3, 2-D data) for priors that attach to an encoder."""
     import genkit
 
     spec = {"latent_dim": 3, "data": {"type": "toy2d", "n_train": 20}, "encoder": {"type": "mlp", "hidden": [4]},
@@ -86,17 +120,36 @@ def _small_model():
     return genkit.build(spec)
 
 
-@pytest.mark.parametrize("kind, name, args, options", BUILT_INS, ids=[f"{k}-{n}" for k, n, _, _ in BUILT_INS])
-def test_built_in_plugin_passes_the_conformance_suite(kind, name, args, options):
-    CHECKS[kind](registry(kind).get(name).obj, args, **options)
+def _labelled(cases: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> list[tuple[str, tuple]]:
+    """Each case with a readable label: ``kind-name``, numbered when a name is checked more than once."""
+    totals = collections.Counter((kind, name) for kind, name, _, _ in cases)
+    seen: collections.Counter = collections.Counter()
+    labelled = []
+    for case in cases:
+        seen[case[:2]] += 1
+        suffix = f"{seen[case[:2]]}" if totals[case[:2]] > 1 else ""
+        labelled.append((f"{case[0]}-{case[1]}{suffix}", case))
+    return labelled
 
 
-@pytest.mark.parametrize("kind", ["encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "dataset"])
+BUILT_IN_CHECKS = [
+    pytest.param(check, id=f"{label}-{check.id}")
+    for label, (kind, name, args, options) in _labelled(BUILT_INS)
+    for check in checks(kind, registry(kind).get(name).obj, args, **options)
+]
+
+
+@pytest.mark.parametrize("check", BUILT_IN_CHECKS)
+def test_built_in_plugin_passes_the_conformance_suite(check):
+    check()
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_built_in_plugin_is_checked(kind):
     built_in = {entry.name for entry in registry(kind).entries() if entry.origin == "genkit"}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
-        checked |= {"npz", "h5"}  # checked on temporary files below
+        checked |= {"npz", "h5", "npy"}  # checked on temporary files below
     if kind == "prior":
         checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
     assert built_in == checked
@@ -111,6 +164,11 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
         handle["x_train"], handle["y_train"], handle["x_test"] = images, np.arange(6), images[:2]
     for kind in ("npz", "h5"):
         check_dataset(registry("dataset").get(kind).obj, {"path": str(tmp_path / f"tiny.{kind}"), "labels": "y_train"})
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "y.npy", np.arange(6))
+    np.save(tmp_path / "x_test.npy", images[:2])
+    check_dataset(registry("dataset").get("npy").obj, {"images": str(tmp_path / "x.npy"), "labels": str(tmp_path / "y.npy"),
+                                                       "test_images": str(tmp_path / "x_test.npy"), "chunk": 4})
 
 
 # --- unusual but valid plugins pass -------------------------------------------------------------
@@ -132,15 +190,45 @@ class BoxPrior(Prior):
         return tfd.Independent(tfd.Uniform(self.centre - self.half_width, self.centre + self.half_width), 1)
 
 
+BOX_PRIOR_IDS = ["docstring_describes_arguments", "arguments_are_typed", "wrong_typed_argument_is_a_spec_error",
+                 "shapes", "finite", "seeded", "gradients", "tf_function", "weights_round_trip", "state_updates"]
+
+
+@parametrize_checks("prior", BoxPrior, {"half_width": 0.5})
+def test_minus_infinity_outside_the_support_is_a_valid_log_prob(check):
+    check()
+
+
+def test_a_plugin_author_sees_one_pytest_id_per_property():
+    mark = parametrize_checks("prior", BoxPrior, {"half_width": 0.5})
+    name, params = mark.args
+    assert name == "check" and [param.id for param in params] == BOX_PRIOR_IDS
+    # a prior that takes latent_shape is also checked on a grid of codes; a divergence in a model
+    assert [c.id for c in checks("prior", StandardNormal)][-1] == "grid_latent_shape"
+    divergence_ids = [c.id for c in checks("divergence", registry("divergence").get("kl").obj)]
+    assert divergence_ids[3:] == ["shapes", "finite", "seeded", "regularises_encoder", "phases_well_formed",
+                                  "gradients", "tf_function", "weights_round_trip", "state_updates"]
+
+
 class LateShiftPrior(StandardNormal):
     """A standard normal shifted by a weight that ``connect`` creates (as priors that depend on other
     components create theirs once they are connected to a model)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__(latent_dim)
 
     def connect(self) -> None:
         self.shift = self.add_weight(shape=(self.latent_dim,), initializer="ones", name="shift")
 
     def distribution(self):
         return tfd.Independent(tfd.Normal(self.shift, 1.0), reinterpreted_batch_ndims=1)
+
+
+def test_setup_prepares_every_instance_a_prior_check_builds():
+    check_prior(LateShiftPrior, setup=LateShiftPrior.connect)
+    shapes = next(c for c in checks("prior", LateShiftPrior) if c.id == "shapes")
+    with pytest.raises(CheckFailure, match=r"\[shapes\]: distribution.. raised AttributeError"):
+        shapes()
 
 
 class CodeShrinkingDivergence(Divergence):
@@ -156,21 +244,42 @@ class CodeShrinkingDivergence(Divergence):
         return [Phase("shrink", shrink, lambda: model.encoder.trainable_variables)]
 
 
-def test_minus_infinity_outside_the_support_is_a_valid_log_prob():
-    check_prior(BoxPrior, {"half_width": 0.5})
-
-
-def test_setup_prepares_every_instance_a_prior_check_builds():
-    check_prior(LateShiftPrior, setup=LateShiftPrior.connect)
-    with pytest.raises(AssertionError, match="distribution.. raised AttributeError"):
-        check_prior(LateShiftPrior)
-
-
 def test_a_divergence_may_regularise_the_encoder_through_its_own_phase():
-    check_divergence(CodeShrinkingDivergence)
+    for check in checks("divergence", CodeShrinkingDivergence):
+        if check.id in ("regularises_encoder", "gradients"):
+            check()
 
 
-# --- deliberately broken plugins: each fails one check, and the message says which -----------
+class MovingScaleGaussian(DiagonalGaussian):
+    """A diagonal Gaussian that keeps a moving average of its batch's mean scale as state, updated
+    after each training step (the pattern of an EMA codebook).
+
+    Args:
+        min_scale: the smallest standard deviation.
+        decay: decay of the moving average.
+    """
+
+    def __init__(self, latent_dim: int, min_scale: float = 1e-5, decay: float = 0.9):
+        super().__init__(latent_dim, min_scale=min_scale)
+        self.decay = decay
+        self.average_scale = self.add_state("average_scale", (latent_dim,), "ones")
+
+    def distribution(self, params):
+        q = super().distribution(params)
+        batch_scale = tf.reduce_mean(q.distribution.scale, axis=0)
+        self.add_update(self.average_scale, self.decay * self.average_scale + (1 - self.decay) * batch_scale)
+        return q
+
+
+def test_state_updated_by_add_update_needs_no_gradient_and_is_checked_as_state():
+    check_posterior(MovingScaleGaussian, {"decay": 0.5})
+
+
+def test_a_sampler_passes_the_conformance_suite():
+    check_sampler(Histogram, {"widen": 1.5}, latent_shape=(2, 2, 3))
+
+
+# --- deliberately broken plugins: each fails one property, and the message says what is wrong ------
 
 
 class WrongSizeEncoder(MLPEncoder):
@@ -227,30 +336,11 @@ class PerValueLikelihood(Likelihood):
         return tfd.Bernoulli(logits=params, dtype=tf.float32)
 
 
-class UnsavedShiftPrior(StandardNormal):
-    """Keeps a random shift as a constant instead of a weight, so it is lost on save and load."""
-
-    def __init__(self, latent_dim: int):
-        super().__init__(latent_dim)
-        self.shift = tf.constant(np.random.default_rng().normal(size=latent_dim), tf.float32)
+class FlatOnlyPrior(StandardNormal):
+    """Takes latent_shape (from the base class) but builds its distribution over latent_dim numbers."""
 
     def distribution(self):
-        return tfd.Independent(tfd.Normal(self.shift, 1.0), reinterpreted_batch_ndims=1)
-
-
-class UntypedPrior(StandardNormal):
-    """A standard normal times ``spread``; ``spread`` has no type annotation."""
-
-    def __init__(self, latent_dim: int, spread=1.0):
-        super().__init__(latent_dim)
-        self.spread = spread
-
-
-class UndocumentedPrior(StandardNormal):
-    """A standard normal with an argument this docstring never mentions."""
-
-    def __init__(self, latent_dim: int, width: float = 1.0):
-        super().__init__(latent_dim)
+        return tfd.Independent(tfd.Normal(tf.zeros(self.latent_dim), 1.0), 1)
 
 
 class SeedlessPosterior(Posterior):
@@ -264,11 +354,71 @@ class SeedlessPosterior(Posterior):
         return tfd.Independent(tfd.Normal(params + tf.random.normal(tf.shape(params)), 1.0), 1)
 
 
+class SelfAssigningGaussian(MovingScaleGaussian):
+    """Assigns its moving average itself, also at evaluation, instead of asking genkit with add_update.
+
+    Args:
+        min_scale: the smallest standard deviation.
+        decay: decay of the moving average.
+    """
+
+    def distribution(self, params):
+        q = DiagonalGaussian.distribution(self, params)
+        self.average_scale.assign(self.decay * self.average_scale + tf.reduce_mean(q.distribution.scale, axis=0))
+        return q
+
+
 class DetachedKL(Divergence):
     """Stops the gradient of the KL, so the encoder never learns from it."""
 
     def per_example(self, q, prior, z, seed):
         return tf.stop_gradient(tfd.kl_divergence(q, prior))
+
+
+class DecoderFreezingObjective(Objective):
+    """Stops the gradient of the reconstruction term, so the decoder never trains."""
+
+    def loss_terms(self, model, batch, seed, training=True):
+        terms = model.autoencoder_loss_terms(batch, seed, training)
+        return {**terms, "loss": tf.stop_gradient(terms["reconstruction"]) + terms["divergence"]}
+
+
+class IdentityCorruption(Corruption):
+    """Corrupts nothing."""
+
+    def corrupt(self, x, seed):
+        return tf.identity(x)
+
+
+class ForgetfulHistogram(Histogram):
+    """Saves its means but not its spreads.
+
+    Args:
+        widen: multiplier of the fitted standard deviations.
+    """
+
+    def state(self):
+        return {"mean": self.mean}
+
+    def load_state(self, state):
+        self.mean, self.std = state["mean"], np.ones_like(state["mean"])
+
+
+class CwdLogger(Callback):
+    """Writes its log into the working directory although genkit gives it the run directory."""
+
+    def __init__(self, run_dir: Path | None = None):
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs):
+        Path("epochs.log").write_text(f"{epoch}\n")
+
+
+class AccuracyPrinter(Callback):
+    """Expects an epoch metric genkit models do not have."""
+
+    def on_epoch_end(self, epoch, logs):
+        print(logs["accuracy"])
 
 
 class MislabelledDataset(Dataset):
@@ -278,26 +428,66 @@ class MislabelledDataset(Dataset):
         return ArrayData(x=np.zeros((4, 2), np.float32), y=np.zeros(3, np.int64))
 
 
+#: (kind, plugin, check options, the property that fails, what its message says).
 BROKEN = [
-    (check_encoder, WrongSizeEncoder, {}, r"the output should have shape \(4, 5\), got \(4, 6\)"),
-    (check_encoder, ConditionBlindEncoder, {}, "the output ignores the condition"),
-    (check_encoder, DetachedEncoder, {"condition_dim": 0}, r"no gradient reaches variable '[^']*side/kernel'"),
-    (check_likelihood, EagerOnlyLikelihood, {}, "running inside tf.function .* raised"),
-    (check_likelihood, PerValueLikelihood, {}, r"event shape \(3, 3, 1\) and batch shape \(4,\), got \(\) and"),
-    (check_prior, UnsavedShiftPrior, {}, "'sample' differs after its weights were saved and loaded into a fresh"),
-    (check_prior, UntypedPrior, {}, "spec argument 'spread' accepts any value"),
-    (check_prior, UndocumentedPrior, {}, "the docstring does not describe spec argument 'width'"),
-    (check_posterior, SeedlessPosterior, {}, r"differs between two q.sample\(\) draws with the same seed"),
-    (check_divergence, DetachedKL, {}, r"no gradient reaches q's parameters .* no phase of its own trains the encoder"),
-    (check_dataset, MislabelledDataset, {}, "the 'train' split has 4 examples but 3 labels"),
+    ("encoder", WrongSizeEncoder, {}, "shapes", r"the output should have shape \(4, 5\), got \(4, 6\)"),
+    ("encoder", ConditionBlindEncoder, {}, "uses_condition", "the output ignores the condition"),
+    ("encoder", DetachedEncoder, {"condition_dim": 0}, "gradients", r"no gradient reaches variable '[^']*side/kernel'"),
+    ("likelihood", EagerOnlyLikelihood, {}, "tf_function", "running inside tf.function .* raised"),
+    ("likelihood", PerValueLikelihood, {}, "shapes", r"event shape \(3, 3, 1\) and batch shape \(4,\), got \(\) and"),
+    ("prior", FlatOnlyPrior, {}, "grid_latent_shape",
+     r"with latent_shape \[2, 2, 3\]: the distribution should have event shape \(2, 2, 3\)"),
+    ("posterior", SeedlessPosterior, {}, "seeded", r"differs between two q.sample\(\) draws with the same seed"),
+    ("posterior", SelfAssigningGaussian, {}, "state_updates",
+     r"an evaluation changed its state \([^)]*average_scale\); state may change only through add_update"),
+    ("divergence", DetachedKL, {}, "regularises_encoder",
+     r"no gradient reaches q's parameters .* no phase of its own trains the encoder"),
+    ("objective", DecoderFreezingObjective, {}, "gradients", r"no gradient reaches variable '[^']*' of phase 'main'"),
+    ("corruption", IdentityCorruption, {}, "differs_from_input", r"corrupt\(x, seed\) returns x unchanged"),
+    ("sampler", ForgetfulHistogram, {}, "state_round_trip",
+     "'sample' differs after state.. was saved and loaded into a fresh instance"),
+    ("callback", CwdLogger, {}, "writes_inside_run_dir", r"it wrote \['epochs.log'\] into the working directory"),
+    ("callback", AccuracyPrinter, {}, "hooks", r"on_epoch_end\(1, logs\) raised KeyError: 'accuracy'"),
+    ("dataset", MislabelledDataset, {}, "splits_load", "the 'train' split has 4 examples but 3 labels"),
 ]
 
 
-@pytest.mark.parametrize("check, plugin, options, message", BROKEN, ids=[case[1].__name__ for case in BROKEN])
-def test_a_broken_plugin_fails_with_a_message_naming_the_problem(check, plugin, options, message):
-    kind = check.__name__.removeprefix("check_")
-    with pytest.raises(AssertionError, match=f"^{kind} {plugin.__name__}: .*{message}"):
-        check(plugin, **options)
+@pytest.mark.parametrize("kind, plugin, options, prop, message", BROKEN, ids=[case[1].__name__ for case in BROKEN])
+def test_a_broken_plugin_fails_the_property_it_breaks(kind, plugin, options, prop, message):
+    check = next(c for c in checks(kind, plugin, **options) if c.id == prop)
+    with pytest.raises(CheckFailure, match=f"^{kind} {plugin.__name__} \\[{prop}\\]: .*{message}"):
+        check()
+
+
+class CarelessPrior(StandardNormal):
+    """A standard normal with a random shift kept as a constant, so it is lost on save and load."""
+
+    def __init__(self, latent_dim: int, spread=1.0):
+        super().__init__(latent_dim)
+        self.shift = tf.constant(np.random.default_rng().normal(size=latent_dim), tf.float32)
+
+    def distribution(self):
+        return tfd.Independent(tfd.Normal(self.shift, 1.0), reinterpreted_batch_ndims=1)
+
+
+def test_a_check_function_runs_every_property_and_lists_each_failure():
+    with pytest.raises(AssertionError) as caught:
+        check_prior(CarelessPrior)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "prior CarelessPrior fails 3 of 10 conformance checks:"
+    assert lines[1] == "  docstring_describes_arguments: the docstring does not describe spec argument 'spread' " \
+                       "(describe each under 'Args:')"
+    assert lines[2].startswith("  arguments_are_typed: spec argument 'spread' accepts any value")
+    assert lines[3].startswith("  weights_round_trip: 'sample' differs after its weights were saved and loaded")
+
+
+def test_checks_refuse_what_is_no_plugin_of_the_kind_at_once():
+    with pytest.raises(AssertionError, match="prior MLPEncoder: is not a subclass of genkit.Prior"):
+        checks("prior", MLPEncoder)
+    with pytest.raises(AssertionError, match=r"not valid spec arguments: half_width: Input should be a valid number"):
+        checks("prior", BoxPrior, {"half_width": "wide"})
+    with pytest.raises(ValueError, match="unknown component kind 'priors'"):
+        checks("priors", BoxPrior)
 
 
 def test_a_wrongly_typed_argument_in_a_real_spec_names_its_key(tiny_vae):
@@ -307,8 +497,25 @@ def test_a_wrongly_typed_argument_in_a_real_spec_names_its_key(tiny_vae):
         resolve(tiny_vae)
 
 
+class UnbuildableKL(DetachedKL):
+    """Fails as soon as a model runs it.
+
+    Args:
+        beta: unused.
+    """
+
+    def __init__(self, latent_dim: int, beta: float = 1.0):
+        super().__init__(latent_dim)
+
+    def per_example(self, q, prior, z, seed):
+        raise ZeroDivisionError("the plugin's own bug")
+
+
 def test_checks_leave_no_temporary_registration_behind():
-    check_prior(StandardNormal)
-    check_divergence(registry("divergence").get("none").obj, prior=None)
+    """Specs and models with the plugin register it under a temporary name, also when the check fails."""
+    by_id = {check.id: check for check in checks("divergence", UnbuildableKL)}
+    by_id["wrong_typed_argument_is_a_spec_error"]()
+    with pytest.raises(CheckFailure, match="ZeroDivisionError: the plugin's own bug"):
+        by_id["phases_well_formed"]()
     leftovers = [name for kind in KINDS for name in registry(kind).names() if name.startswith("genkit_testing_")]
     assert leftovers == []

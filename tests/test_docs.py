@@ -109,6 +109,11 @@ def test_prior_tutorial_runs_as_written(tmp_path):
         namespace = run_page("tutorial-prior-plugin.md", tmp_path)
     finally:
         registry("prior").remove("learned_scale_normal")
+    # check_prior ran every property (it raises otherwise); the pytest form gives each its own id
+    (mark,) = namespace["test_learned_scale_normal"].pytestmark
+    ids = [param.id for param in mark.args[1]]
+    assert ids[:3] == ["docstring_describes_arguments", "arguments_are_typed", "wrong_typed_argument_is_a_spec_error"]
+    assert {"shapes", "seeded", "gradients", "tf_function", "weights_round_trip", "state_updates"} <= set(ids)
     assert len(namespace["result"].history) == 2
     scales = namespace["scales"]
     assert scales.shape == (2,) and np.all(scales > 0) and not np.allclose(scales, 1.0)  # they trained
@@ -119,6 +124,11 @@ def test_library_page_runs_as_written(tmp_path):
     namespace = run_page("library.md", tmp_path)
     assert (tmp_path / "runs" / "library-demo" / "model.weights.h5").is_file()
     assert namespace["z"].shape == (4, 2) and namespace["images"].shape == (8, 12, 12, 1)
+    # check_prior ran every property (it raises otherwise); the pytest form gives each its own id
+    (mark,) = namespace["test_learned_scale_normal"].pytestmark
+    ids = [param.id for param in mark.args[1]]
+    assert ids[:3] == ["docstring_describes_arguments", "arguments_are_typed", "wrong_typed_argument_is_a_spec_error"]
+    assert {"shapes", "seeded", "gradients", "tf_function", "weights_round_trip", "state_updates"} <= set(ids)
     assert len(namespace["result"].history) == 2 and len(namespace["history"].val_loss) == 2  # early stopping
     losses = namespace["losses"]
     assert losses[-1] < 0.5 * losses[0]  # the user's own loop trained the genkit components

@@ -21,6 +21,8 @@ ROOT = Path(genkit.__file__).parent
 STAGES = ["ground", "plugin", "spec", "assembly", "training", "results", "runs", "top"]
 GROUND = {"genkit.errors", "genkit.quiet", "genkit.version"}
 TOP = {"genkit", "genkit.cli", "genkit.testing", "genkit.scaffold"}
+#: Packages of the top stage: the conformance properties behind genkit.testing.
+TOP_PACKAGES = ("genkit.conformance",)
 
 
 def module_name(path: Path) -> str:
@@ -34,7 +36,7 @@ MODULES = {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
 def stage_of(module: str) -> str:
     if module in GROUND:
         return "ground"
-    if module in TOP:
+    if module in TOP or module.startswith(TOP_PACKAGES):
         return "top"
     return module.split(".")[1]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow_probability as tfp
 from click.testing import CliRunner
+from plugin_install import installed_package, run_tests
 
 import genkit
 from genkit.cli import main
-from genkit.plugin.registry import registry, reload_plugins
+from genkit.plugin.registry import registry
 from genkit.spec.yaml_source import read_yaml_file
 
 PACKAGE = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "genkit-laplace"
@@ -24,28 +22,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "examples" / "plugins" / "gen
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The package pip-installed into a fresh --target directory that is put on sys.path."""
-    site = tmp_path_factory.mktemp("site")
-    source = shutil.copytree(PACKAGE, tmp_path_factory.mktemp("source") / PACKAGE.name)  # builds leave files
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    # tfd.RegisterKL is process-wide: put TFP's KL table back afterwards, so tests that rely on
-    # KL(Normal || Laplace) being absent (test_registry's) see TFP as it was (private, test-only).
-    from tensorflow_probability.python.distributions import kullback_leibler
-
-    registered = dict(kullback_leibler._DIVERGENCES)
-    sys.path.insert(0, str(site))
-    reload_plugins()
-    yield site
-    sys.path.remove(str(site))
-    for name in [name for name in sys.modules if name.split(".")[0] == "genkit_laplace"]:
-        del sys.modules[name]
-    kullback_leibler._DIVERGENCES.clear()
-    kullback_leibler._DIVERGENCES.update(registered)
-    reload_plugins()
+    with installed_package(PACKAGE, tmp_path_factory.mktemp("laplace")) as site:
+        yield site
 
 
 def test_the_prior_is_found_through_its_entry_point(installed):
@@ -56,15 +34,8 @@ def test_the_prior_is_found_through_its_entry_point(installed):
     assert "│ laplace " in listed and "genkit-laplace" in listed
 
 
-def test_the_packages_own_tests_pass_against_the_installed_package(installed):
-    location = PACKAGE / "tests" / "test_laplace.py"
-    loader = importlib.util.spec_from_file_location("genkit_laplace_tests", location)
-    module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    tests = [name for name in dir(module) if name.startswith("test_")]
-    assert len(tests) == 3
-    for name in tests:
-        getattr(module, name)()
+def test_the_packages_own_tests_pass_against_the_installed_package(installed, tmp_path):
+    assert len(run_tests(PACKAGE / "tests" / "test_laplace.py", tmp_path)) == 3
 
 
 def test_its_example_spec_trains_with_the_registered_closed_form_kl(installed, tmp_path):

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from plugin_install import pip_install
 
 from genkit.cli import main
+from genkit.plugin.kinds import BASES
+from genkit.plugin.registry import KINDS, registry
 from genkit.scaffold import TEMPLATES, new_plugin
 from genkit.testing import CHECKS
 
@@ -30,20 +33,29 @@ def run(command: list[str], cwd: Path, pythonpath: Path | None = None) -> subpro
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_every_checked_kind_has_a_template():
-    assert set(CHECKS) <= set(TEMPLATES)
+def test_every_kind_has_a_template_and_a_check():
+    assert set(TEMPLATES) == set(CHECKS) == set(KINDS)
 
 
 @pytest.mark.parametrize("kind", sorted(TEMPLATES))
-def test_generated_test_of_each_kind_passes_the_conformance_check(kind, tmp_path, monkeypatch):
-    """The generated package's own conformance test, run on its generated plugin (no install needed)."""
-    root = new_plugin(kind, f"my_{kind}", tmp_path / "pkg")
+def test_generated_package_of_each_kind_passes_its_own_tests(kind, tmp_path, monkeypatch):
+    """The generated package's own tests, run on its generated plugin without installing it (its
+    entry point is stood in for by an in-process registration), and the package is lint clean."""
+    name = f"my_{kind}"
+    root = new_plugin(kind, name, tmp_path / "pkg")
     monkeypatch.syspath_prepend(str(root))
-    location = root / "tests" / f"test_my_{kind}.py"
-    loader = importlib.util.spec_from_file_location(f"generated_test_{kind}", location)
+    loader = importlib.util.spec_from_file_location(f"generated_test_{kind}", root / "tests" / f"test_{name}.py")
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
-    module.test_conformance()
+    tests = sorted(attribute for attribute in dir(module) if attribute.startswith("test_"))
+    assert tests == ["test_conformance", "test_the_example_spec_uses_the_installed_plugin"]
+    (plugin,) = {value for value in vars(module).values() if isinstance(value, type) and issubclass(value, BASES[kind])}
+    registry(kind).add(name, plugin)
+    try:
+        for test in tests:
+            getattr(module, test)()
+    finally:
+        registry(kind).remove(name)
     lint = run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP",
                 "--line-length", "120", str(root)], tmp_path)
     assert lint.returncode == 0, lint.stdout
@@ -69,9 +81,7 @@ def test_generated_prior_package_installs_lists_trains_and_passes_its_tests(tmp_
     assert '[project.entry-points."genkit.priors"]\nwide_normal = "genkit_wide_normal.prior:WideNormal"' in pyproject
 
     site = tmp_path / "site"
-    installed = run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                     "--no-index", "--target", str(site), str(package)], tmp_path)
-    assert installed.returncode == 0, installed.stderr
+    pip_install(package, site)
     assert (site / "genkit_wide_normal" / "prior.py").is_file()
 
     genkit_cli = [sys.executable, "-m", "genkit.cli"]

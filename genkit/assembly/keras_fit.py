@@ -57,7 +57,7 @@ class KerasTrainable(AutoencoderCore):
         phases = self.phases()
         main = make_optimizer(self.default_optimizer) if optimizer is None else keras.optimizers.get(optimizer)
         # the spec's clipping applies to every phase, as in genkit's trainer
-        clipping = {key: self.default_optimizer[key] for key in ("global_clipnorm", "clipvalue")
+        clipping: dict[str, Any] = {key: self.default_optimizer[key] for key in ("global_clipnorm", "clipvalue")
                     if key in self.default_optimizer}
         others = [make_optimizer({**clipping, **phase.optimizer}) if phase.optimizer
                   else type(main).from_config(main.get_config()) for phase in phases[1:]]
