@@ -62,7 +62,10 @@ def sample_images(
     model: GenerativeAutoencoder, n: int, label: int | None = None, seed: int | None = None
 ) -> np.ndarray:
     """``n`` samples, of class ``label`` for a conditional model (which needs one); a clear error if
-    the model cannot condition."""
+    the model has nothing to draw codes from or cannot condition."""
+    if not model.can_sample:
+        raise GenkitError("this model has no prior and no fitted sampler to draw codes from (a plain autoencoder); "
+                          "pass --sampler gmm to fit one to the run's training codes")
     if label is None:
         if is_conditional(model):
             raise GenkitError(f"this model is conditional: pass --label CLASS (0 to {model.condition_dim - 1}) "
