@@ -1,14 +1,18 @@
 """The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
-no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
+no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for it: then the full traceback,
+chained causes included (a plugin's own exception is the cause of the error naming it), comes
+before the paragraph. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
 training). TensorFlow is imported lazily and quietly, after the arguments are parsed.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +25,17 @@ from genkit.scaffold import TEMPLATES
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
+#: Set to anything but empty or 0, the environment variable that turns on ``--debug``.
+DEBUG_VARIABLE = "GENKIT_DEBUG"
+
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings API
     return f"warning: {message}\n"
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn GenkitError into a clean message and exit code 2, Ctrl-C into one line and exit code 130."""
+    """Turn GenkitError into a clean message and exit code 2 (after its traceback with ``--debug``),
+    Ctrl-C into one line and exit code 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,11 +46,14 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         from genkit.errors import GenkitError
         from genkit.plugin.registry import import_plugins
 
+        root = click.get_current_context().find_root().params
         try:
-            for target in click.get_current_context().find_root().params.get("imports", ()):
+            for target in root.get("imports", ()):
                 import_plugins(target)
             return command(*args, **kwargs)
         except GenkitError as err:
+            if root.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+                click.echo("".join(traceback.format_exception(err)), err=True, nl=False)
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt as err:  # TrainingInterrupted carries the resume command
@@ -59,7 +70,12 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Import a module (by name) or a .py file (by path) that registers plugins with genkit.register, "
     "before the command runs; repeatable. For quick experiments without packaging a plugin.",
 )
-def main(imports: tuple[str, ...]) -> None:
+@click.option(
+    "--debug", is_flag=True,
+    help=f"On an error, print the full traceback (with the plugin exception that caused it) before the "
+    f"message; the same as setting {DEBUG_VARIABLE}=1.",
+)
+def main(imports: tuple[str, ...], debug: bool) -> None:
     """genkit: generative autoencoders from plugin components (TensorFlow, TFP, Keras 3)."""
 
 

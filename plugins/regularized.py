@@ -38,8 +38,8 @@ class RegularizedAutoencoder(Objective):
             return tf.add_n([tf.reduce_sum(tf.square(v)) for v in model.decoder_variables()])
         with tf.GradientTape() as tape:
             tape.watch(z)
-            decoded = model.decode_mean(z, condition, training=True)
-        gradient = tape.gradient(tf.reduce_sum(decoded), z)  # sum over outputs: one backward pass
+            total = tf.reduce_sum(model.decode_mean(z, condition, training=True))  # one backward pass
+        gradient = tape.gradient(total, z)  # the sum is taken on the tape, or there is nothing to differentiate
         return tf.reduce_mean(tf.reduce_sum(tf.reshape(gradient**2, [tf.shape(z)[0], -1]), axis=-1))
 
     def loss_terms(self, model: ModelSurface, batch: Batch, seed: tf.Tensor,

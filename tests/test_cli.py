@@ -58,6 +58,7 @@ def test_run_writes_a_complete_run_directory(spec_file, tmp_path):
 
 
 def test_second_run_into_the_same_directory_is_refused(spec_file, tmp_path):
+    spec_file.write_text(spec_file.read_text().replace("epochs: 3", "epochs: 1"))  # what is refused needs no training
     out = tmp_path / "run"
     assert invoke("run", str(spec_file), "--out", str(out), "-q").exit_code == 0
     before = (out / "metrics.csv").read_text()
@@ -121,3 +122,93 @@ def test_quick_start_command_is_quiet_and_trains(tmp_path):
     assert "epoch 10/10" in done.stdout
     rows = list(csv.DictReader((tmp_path / "qs" / "metrics.csv").open()))
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+
+
+#: Plugins a user imports with --import: a divergence whose own bug shows once the trainer compiles
+#: its step (the model's first, eager run works), and a callback that fails as training begins.
+BROKEN_PLUGINS = '''
+import tensorflow as tf
+from tensorflow_probability import distributions as tfd
+
+import genkit
+
+
+@genkit.register("divergence", "exploding")
+class Exploding(genkit.Divergence):
+    """The analytic KL, with a bug in its compiled path."""
+
+    def per_example(self, q, prior, z, seed):
+        if not tf.executing_eagerly():
+            raise ZeroDivisionError("the plugin's own bug")
+        return tfd.kl_divergence(q, prior)
+
+
+@genkit.register("callback", "failing")
+class Failing(genkit.Callback):
+    """Fails before the first epoch."""
+
+    def on_train_begin(self, trainer):
+        raise KeyError("no tracking server")
+'''
+
+
+@pytest.fixture
+def broken(tmp_path, tiny_vae):
+    """(invoke with the broken plugins imported, spec file): each call imports them afresh and
+    unregisters them afterwards."""
+    plugins = tmp_path / "broken_plugins.py"
+    plugins.write_text(BROKEN_PLUGINS)
+    tiny_vae["train"]["epochs"] = 1
+
+    def run(spec: dict, *options: str, env: dict | None = None):
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        try:
+            return CliRunner().invoke(main, ["--import", str(plugins), *options, "run", str(path),
+                                             "--out", str(tmp_path / "run"), "--overwrite", "-q"], env=env)
+        finally:
+            genkit.registry("divergence").remove("exploding")
+            genkit.registry("callback").remove("failing")
+
+    return run, tiny_vae, plugins
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def test_a_plugin_failing_while_training_is_named_and_debug_shows_its_own_line(broken):
+    run, spec, plugins = broken
+    message = ("key 'divergence': divergence 'exploding' failed while training: "
+               "ZeroDivisionError: the plugin's own bug")
+    result = run({**spec, "divergence": "exploding"})
+    assert result.exit_code == 2 and message in result.output
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output  # one paragraph
+    result = run({**spec, "divergence": "exploding"}, "--debug")
+    assert result.exit_code == 2
+    raised_at = line_of(BROKEN_PLUGINS, 'raise ZeroDivisionError("the plugin')
+    assert f'File "{plugins}", line {raised_at}, in per_example' in result.output  # the cause's traceback
+    assert "The above exception was the direct cause of the following exception" in result.output
+    assert result.output.rstrip().splitlines()[-1].startswith("error: ") and message in result.output
+
+
+def test_a_failing_spec_callback_is_named_by_its_key_and_line(broken):
+    run, spec, _ = broken
+    spec["train"]["callbacks"] = [{"type": "csv", "path": "all.csv"}, "failing"]
+    result = run(spec)
+    listed = line_of(yaml.safe_dump(spec, sort_keys=False), "failing")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert (f"line {listed} key 'train.callbacks.1': callback 'failing' failed while training: "
+            "KeyError: 'no tracking server'") in result.output
+
+
+@pytest.mark.parametrize(("options", "env", "traceback"), [
+    ((), {"GENKIT_DEBUG": "1"}, True), (("--debug",), {}, True), ((), {"GENKIT_DEBUG": "0"}, False)])
+def test_debug_prints_the_traceback_of_any_user_error(tmp_path, tiny_vae, options, env, traceback):
+    tiny_vae["prior"] = "standard_normla"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(tiny_vae))
+    result = CliRunner().invoke(main, [*options, "validate", str(path)], env=env)
+    assert result.exit_code == 2 and "Did you mean 'standard_normal'?" in result.output
+    assert ("Traceback (most recent call last)" in result.output) == traceback
+    assert result.output.rstrip().splitlines()[-1].startswith("error: in ")

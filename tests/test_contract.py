@@ -315,3 +315,58 @@ def test_state_updated_outside_the_gradient_step_resumes_exactly(tiny_vae, regis
     resumed = train(tiny_vae, tmp_path / "run", resume=True, progress=False).model
     assert float(resumed.divergence.average.numpy()) == pytest.approx(float(reference.divergence.average.numpy()),
                                                                       rel=1e-6)
+
+
+def _shapes(spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The spec's training images and labels, as a Keras user has them: plain arrays."""
+    from genkit.assembly.data import load_split
+
+    arrays = load_split(genkit.load_spec(spec), "train")
+    return arrays.x, arrays.y
+
+
+def test_keras_fit_validates_stops_early_checkpoints_and_round_trips_weights(tiny_vae, tmp_path):
+    import keras
+
+    x, _ = _shapes(tiny_vae)
+    train_x, validation_x = x[:240], x[240:]
+    model = genkit.build(tiny_vae)
+    model.compile()
+    start = model.evaluate(validation_x, batch_size=40, verbose=0, return_dict=True)
+    checkpoint = tmp_path / "last.weights.h5"
+    history = model.fit(train_x, validation_data=validation_x, batch_size=40, epochs=8, verbose=0, callbacks=[
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=1e9),  # no epoch improves by 1e9
+        keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True),
+    ]).history
+    assert len(history["loss"]) == 2  # stopped after the second epoch, not the eighth
+    assert {"val_loss", "val_reconstruction", "val_divergence"} <= set(history)
+    assert history["val_loss"][-1] < start["loss"] - 1.0  # it trained
+    # fit's val_ terms are evaluate's numbers on the validation data, with the final weights
+    end = model.evaluate(validation_x, batch_size=40, verbose=0, return_dict=True)
+    for term in ("loss", "reconstruction", "divergence"):
+        assert history[f"val_{term}"][-1] == pytest.approx(end[term], rel=1e-5)
+    # the checkpoint Keras wrote and an explicit save_weights both restore the trained model exactly
+    model.save_weights(str(tmp_path / "saved.weights.h5"))
+    for path in (checkpoint, tmp_path / "saved.weights.h5"):
+        restored = genkit.build(tiny_vae)
+        restored.load_weights(str(path))
+        for mine, theirs in zip(model.get_weights(), restored.get_weights(), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    assert int(restored.step_counter.numpy()) == 12  # 2 epochs of 6 steps, saved with the weights
+    np.testing.assert_array_equal(restored.encode(validation_x), model.encode(validation_x))
+
+
+def test_keras_fit_trains_a_conditional_model_on_its_labels(tiny_vae):
+    x, y = _shapes(tiny_vae)
+    model = genkit.build({**tiny_vae, "model": "cvae"})
+    model.compile()
+    start = model.evaluate(x, y, batch_size=100, verbose=0, return_dict=True)
+    history = model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), batch_size=40, epochs=2,
+                        verbose=0).history
+    assert history["loss"][-1] < history["loss"][0] and history["val_loss"][-1] < start["loss"] - 1.0
+    # (x, y) as one pair is the same data; the labels are the condition, so other labels give other terms
+    pair = model.evaluate((x, y), batch_size=100, verbose=0, return_dict=True)
+    assert pair == model.evaluate(x, y, batch_size=100, verbose=0, return_dict=True)
+    assert model.evaluate(x, (y + 1) % 4, batch_size=100, verbose=0, return_dict=True)["loss"] != pair["loss"]
+    with pytest.raises(genkit.GenkitError, match="this model is conditional: pass labels"):
+        model.fit(x, batch_size=40, epochs=1, verbose=0)

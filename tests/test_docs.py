@@ -130,6 +130,10 @@ def test_library_page_runs_as_written(tmp_path):
     assert ids[:3] == ["docstring_describes_arguments", "arguments_are_typed", "wrong_typed_argument_is_a_spec_error"]
     assert {"shapes", "seeded", "gradients", "tf_function", "weights_round_trip", "state_updates"} <= set(ids)
     assert len(namespace["result"].history) == 2 and len(namespace["history"].val_loss) == 2  # early stopping
+    fitted = namespace["fitted"].history  # Keras' fit, with Keras' early stopping and checkpoint
+    assert len(fitted["val_loss"]) == 2 and {"reconstruction", "val_reconstruction", "val_divergence"} <= set(fitted)
+    assert fitted["val_loss"][-1] < namespace["start"]["loss"] - 1.0
+    assert (tmp_path / "keras-demo.weights.h5").is_file()
     losses = namespace["losses"]
     assert losses[-1] < 0.5 * losses[0]  # the user's own loop trained the genkit components
 

@@ -73,4 +73,4 @@ def test_cli_sample_generates_the_requested_label(tiny_vae, tmp_path):
     bad = runner.invoke(main, ["sample", str(tmp_path / "cvae"), "--label", "7"])
     assert bad.exit_code == 2 and "[0, 3]" in bad.output
     missing = runner.invoke(main, ["sample", str(tmp_path / "cvae")])
-    assert missing.exit_code == 2 and "pass labels" in missing.output
+    assert missing.exit_code == 2 and "pass --label CLASS (0 to 3)" in missing.output

@@ -4,11 +4,14 @@ Every component gets the context it asks for (:class:`~genkit.plugin.context.Con
 from the data and the other components (the encoder's output is the posterior's parameter shape,
 the decoder's the likelihood's), sizes from the data and the ``train`` settings. A plugin that
 fails while the model is built or first run is named in the error with its spec key and the
-original exception, which stays attached as the cause (``genkit --debug`` prints its traceback).
+original exception, which stays attached as the cause (``genkit --debug`` prints its traceback);
+:func:`naming_failures` does the same for later stages (``genkit.train`` wraps training in it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,7 +24,9 @@ from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.context import Context
 from genkit.plugin.instantiate import describe_exception, instantiate
+from genkit.plugin.kinds import BASES
 from genkit.plugin.optimizers import with_clipping
+from genkit.spec.presets import COMPONENT_KEYS
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 
@@ -72,12 +77,9 @@ def assemble(spec: Spec, context: Context) -> GenerativeAutoencoder:
             default_optimizer=with_clipping(spec.train.optimizer.model_dump(), spec.train.clip_norm,
                                             spec.train.clip_value),
         )
-        try:
+        with naming_failures(spec, components, "when the model was first run",
+                             unattributed="the components of this spec do not fit together"):
             model.build_variables(_example_batch(context))
-        except GenkitError:
-            raise
-        except Exception as err:
-            raise _failure(spec, components, err) from err
     if model.sampler is not None:
         model.sampler.attach(model)
     return model
@@ -137,12 +139,39 @@ def _innermost_component(traceback: TracebackType | None, components: dict[str, 
     return found
 
 
-def _failure(spec: Spec, components: dict[str, Any], err: Exception) -> SpecError:
-    """One paragraph naming the component that failed while the model was first run, and why."""
-    key = _innermost_component(err.__traceback__, components)
-    if key is None:
-        return SpecError(f"the components of this spec do not fit together: {describe_exception(err)}",
-                         source=spec.source)
-    name = spec.components[key]["type"]
-    return SpecError(f"{key} '{name}' failed when the model was first run: {describe_exception(err)}",
-                     key, spec.source, spec.line_of(key))
+def components_of(model: GenerativeAutoencoder) -> dict[str, Any]:
+    """The model's components by spec key (``encoder``, ..., ``sampler``; None where it has none)."""
+    return {key: getattr(model, key) for key in COMPONENT_KEYS}
+
+
+def _entry_type(spec: Spec, key: str) -> str:
+    """The registered name the spec gives at a dotted key (``divergence``, ``train.callbacks.0``)."""
+    entry: Any = spec.to_dict()
+    for part in key.split("."):
+        entry = entry[int(part)] if isinstance(entry, list) else entry[part]
+    return str(entry["type"])
+
+
+@contextmanager
+def naming_failures(spec: Spec, parts: dict[str, Any], when: str, unattributed: str | None = None) -> Iterator[None]:
+    """Turn an exception raised inside one of ``parts`` (spec key -> component or callback) into one
+    :class:`SpecError` paragraph naming its kind, type and spec key, with the exception as the cause.
+
+    The culprit is the innermost frame of the traceback whose ``self`` is one of ``parts``, so a
+    failure in genkit's own code around a plugin is still put on the plugin. An exception no part
+    raised becomes a SpecError starting with ``unattributed`` when that is given, else propagates
+    unchanged (a bug in genkit keeps its traceback). GenkitErrors always pass through.
+    """
+    try:
+        yield
+    except GenkitError:
+        raise
+    except Exception as err:
+        key = _innermost_component(err.__traceback__, parts)
+        if key is not None:
+            kind = next(kind for kind, base in BASES.items() if isinstance(parts[key], base))
+            raise SpecError(f"{kind} '{_entry_type(spec, key)}' failed {when}: {describe_exception(err)}",
+                            key, spec.source, spec.line_of(key)) from err
+        if unattributed is None:
+            raise
+        raise SpecError(f"{unattributed}: {describe_exception(err)}", source=spec.source) from err

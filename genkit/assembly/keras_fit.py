@@ -84,7 +84,11 @@ class KerasTrainable(AutoencoderCore):
 
     @staticmethod
     def _batch(data: Any) -> Batch:
+        """One batch as genkit's phases take it, from any form Keras hands over: ``fit(x, y)`` and a
+        dataset of ``(x, y)`` pairs arrive as x and y, ``fit((x, y))`` as a pair in place of x."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, tuple | list) and y is None:  # a model has one input: a pair is examples and labels
+            x, y = x
         if isinstance(x, dict):
             x, y = x["x"], x.get("y", y)
         x = tf.convert_to_tensor(x)

@@ -12,7 +12,9 @@
   ``classify`` method), the best-matching-cluster accuracy; with known generative factors: MIG.
 
 Data binarized dynamically during training are binarized once, with a fixed seed, for evaluation
-(the standard stochastic binarization of the test set), so numbers are reproducible.
+(the standard stochastic binarization of the test set), so numbers are reproducible. A conditional
+model (CVAE, M2) is evaluated under the split's own labels as its condition: its bounds are of
+log p(x|y).
 """
 
 from __future__ import annotations
@@ -68,6 +70,20 @@ def _progress_bar(enabled: bool) -> Any:
                     transient=True, disable=not enabled)
 
 
+def condition_labels(model: GenerativeAutoencoder, arrays: ArrayData) -> np.ndarray | None:
+    """The labels a conditional model sees ``arrays`` under (the data's own); None for unconditional models."""
+    if not model.conditional:
+        return None
+    if arrays.y is None:
+        raise GenkitError("this model is conditional: it needs data with labels (its condition), and these have none")
+    return arrays.y
+
+
+def _conditions(model: GenerativeAutoencoder, labels: np.ndarray | None, start: int, size: int) -> tf.Tensor | None:
+    """The condition of examples ``start .. start + size - 1`` (None for unconditional models)."""
+    return None if labels is None else model.condition_of(labels[start : start + size])
+
+
 def _require_density(model: GenerativeAutoencoder, what: str) -> None:
     if model.posterior.deterministic:
         raise GenkitError(f"{what} needs a stochastic posterior q(z|x); this model's encoder is deterministic")
@@ -83,8 +99,10 @@ def importance_weighted_log_likelihood(
     samples_per_pass: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-example estimate of log p(x) with ``k`` importance samples from q(z|x) (Burda et al., 2016).
+    """Per-example estimate of log p(x) (log p(x|y) under ``labels`` for a conditional model) with
+    ``k`` importance samples from q(z|x) (Burda et al., 2016).
 
         log p(x) ~ logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k,   z_i ~ q(z|x)
 
@@ -107,20 +125,23 @@ def importance_weighted_log_likelihood(
         task = bar.add_task(f"log p(x), k={k}", total=len(batches) * len(passes))
         for batch_index, start in enumerate(batches):
             chunk = tf.constant(x[start : start + batch_size])
+            condition = _conditions(model, labels, start, batch_size)
             total = np.full(int(chunk.shape[0]), -np.inf)
             for pass_index, samples in enumerate(passes):
                 pass_seed = _seed(seed, batch_index * len(passes) + pass_index)
-                total = np.logaddexp(total, log_weights_logsumexp(chunk, samples, pass_seed).numpy())
+                total = np.logaddexp(total, log_weights_logsumexp(chunk, condition, samples, pass_seed).numpy())
                 bar.advance(task)
             out[start : start + len(total)] = total - math.log(k)
     return out
 
 
 def _log_weights_logsumexp_fn(model: GenerativeAutoencoder) -> Callable[..., tf.Tensor]:
-    """(x batch, number of samples, seed) -> logsumexp over the samples of the log importance weights."""
+    """(x batch, its condition or None, number of samples, seed) -> logsumexp over the samples of the
+    log importance weights."""
 
-    def log_weights_logsumexp(chunk: tf.Tensor, samples: int, pass_seed: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_logsumexp(model.log_importance_weights(chunk, None, pass_seed, samples), axis=0)
+    def log_weights_logsumexp(chunk: tf.Tensor, condition: tf.Tensor | None, samples: int,
+                              pass_seed: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_logsumexp(model.log_importance_weights(chunk, condition, pass_seed, samples), axis=0)
 
     return log_weights_logsumexp
 
@@ -145,17 +166,19 @@ def _compiled(fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
 
 
 def _posterior_summaries(
-    model: GenerativeAutoencoder, x: np.ndarray, batch_size: int, seed: int
+    model: GenerativeAutoencoder, x: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Posterior means (the code for deterministic encoders), one draw z ~ q(z|x) each, and reconstructions."""
+    """Posterior means (the code for deterministic encoders), one draw z ~ q(z|x) each, and
+    reconstructions (under ``labels`` for a conditional model)."""
     means, draws, recons = [], [], []
     for index, start in enumerate(range(0, len(x), batch_size)):
-        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]))
+        condition = _conditions(model, labels, start, batch_size)
+        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]), condition)
         point = model.posterior.point(q)
         n = int(point.shape[0])
         means.append(tf.reshape(point if model.posterior.deterministic else q.mean(), [n, -1]).numpy())
         draws.append(tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy())
-        recons.append(model.likelihood.mean(model.likelihood_distribution(point)).numpy())
+        recons.append(model.likelihood.mean(model.likelihood_distribution(point, condition)).numpy())
     return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
 
 
@@ -186,20 +209,22 @@ def evaluate_model(
     learn their mappings. ``k`` is the number of importance samples for log p(x); ``batch_size``
     and ``samples_per_pass`` bound memory (see :func:`importance_weighted_log_likelihood`).
     Metrics that do not apply (an ELBO for a deterministic encoder, a probe without labels) are left out.
+    A conditional model sees each split under its own labels.
     """
     started = time.perf_counter()
     x = evaluation_inputs(model, arrays.x, seed)
+    labels = condition_labels(model, arrays)
     results: dict[str, Any] = {"split": split, "examples": len(x), "latent_dim": model.latent_dim}
     stochastic = not model.posterior.deterministic
     has_density = model.prior is not None and not model.prior.sample_only
     if stochastic and has_density:
-        terms = model.elbo_terms(x, seed=seed, batch_size=batch_size)
+        terms = model.elbo_terms(x, labels, seed=seed, batch_size=batch_size)
         results.update(elbo=float(np.mean(terms["elbo"])), elbo_reconstruction=float(np.mean(terms["reconstruction"])),
                        elbo_kl=float(np.mean(terms["kl"])), k=k)
-        log_px = importance_weighted_log_likelihood(model, x, k, batch_size, samples_per_pass, seed, progress)
+        log_px = importance_weighted_log_likelihood(model, x, k, batch_size, samples_per_pass, seed, progress, labels)
         results["log_likelihood"] = float(np.mean(log_px))
 
-    summary = _posterior_summaries(model, x, batch_size, seed)
+    summary = _posterior_summaries(model, x, batch_size, seed, labels)
     recon = summary["reconstructions"]
     results["reconstruction_mse"] = float(np.mean((recon - x) ** 2))
     if np.all((x == 0) | (x == 1)):
@@ -210,14 +235,16 @@ def evaluate_model(
 
     if model.prior is not None:
         n = min(MMD_POINTS, len(x))
-        prior_draws = model.prior_distribution().sample(n, seed=_seed(seed, 20_000)).numpy().reshape(n, -1)
+        prior_draws = model.sample_prior(n, _seed(seed, 20_000), _conditions(model, labels, 0, n)).numpy()
+        prior_draws = prior_draws.reshape(n, -1)
         results["mmd"] = latent_metrics.mmd_squared(summary["draws"][:n], prior_draws)
 
     if arrays.y is not None and arrays.y.ndim == 1:
         clusters = np.asarray(model.classify(x)) if model.has_classifier else None
         if train is not None and train.y is not None:
             train_x = evaluation_inputs(model, train.x, seed + 1)
-            train_means = _posterior_summaries(model, train_x, batch_size, seed)["means"]
+            train_labels = condition_labels(model, train)
+            train_means = _posterior_summaries(model, train_x, batch_size, seed, train_labels)["means"]
             results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
                 train_means, train.y, summary["means"], arrays.y)
             if clusters is not None:

@@ -3,8 +3,9 @@
 ``make_pictures`` writes PNGs into ``RUN_DIR/pictures``: samples, reconstructions, a latent
 traversal per dimension, interpolations between inputs, the decoded manifold (2-D latents), the
 latent codes coloured by label, loss curves from ``metrics.csv`` and, for conditional models, a
-class-by-style grid. ``write_report`` puts the spec, the metrics and every picture (as base64 data
-URIs) into one ``report.html`` that opens offline.
+class-by-style grid; a conditional model encodes and decodes every input under its own label.
+``write_report`` puts the spec, the metrics and every picture (as base64 data URIs) into one
+``report.html`` that opens offline.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData
 from genkit.results import pictures
-from genkit.results.evaluation import describe, evaluation_inputs, format_value
+from genkit.results.evaluation import condition_labels, describe, evaluation_inputs, format_value
 from genkit.results.metrics import pca_2d
 
 #: At most this many latent dimensions get a traversal row (the most active ones).
@@ -30,12 +31,15 @@ STEPS = 9
 QUANTILES = (0.02, 0.98)
 
 CAPTIONS: dict[str, str] = {
-    "samples": "Samples: the mean of p(x|z) for z drawn from the prior.",
+    "samples": "Samples: the mean of p(x|z) for z drawn from the prior (or the fitted sampler).",
     "reconstructions": "Inputs (odd rows) and their reconstructions (even rows).",
     "traversal": "Latent traversal: one row per latent dimension (the most active first), that dimension "
-                 "swept from the 2% to the 98% quantile of the codes while the others keep an input's code.",
-    "interpolation": "Interpolations: each row goes linearly in latent space from one input's code to another's.",
-    "manifold": "Decoded manifold: a grid over the 2-D latent space (2% to 98% quantiles of the codes).",
+                 "swept from the 2% to the 98% quantile of the codes while the others keep an input's code "
+                 "(and a conditional model its label).",
+    "interpolation": "Interpolations: each row goes linearly in latent space from one input's code to another's "
+                     "(for a conditional model, two inputs of one class, decoded with it).",
+    "manifold": "Decoded manifold: a grid over the 2-D latent space (2% to 98% quantiles of the codes; a "
+                "conditional model's under the first input's label).",
     "latent": "Posterior means of the data, coloured by label (first two principal components when wider than 2).",
     "loss": "Training curves from metrics.csv.",
     "class_grid": "Class-by-style grid: one row per class, one column per style (latent draw), shared down columns.",
@@ -47,11 +51,25 @@ def is_conditional(model: Any) -> bool:
     return bool(getattr(model, "conditional", False))
 
 
+def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) -> np.ndarray | None:
+    """Labels to generate ``n`` samples with: the examples' labels, cycled (None if unconditional)."""
+    if not model.conditional or examples.y is None:
+        return None
+    return np.resize(examples.y, (n, *examples.y.shape[1:]))
+
+
 def sample_images(
     model: GenerativeAutoencoder, n: int, label: int | None = None, seed: int | None = None
 ) -> np.ndarray:
-    """``n`` samples, of class ``label`` for a conditional model; a clear error if it cannot condition."""
+    """``n`` samples, of class ``label`` for a conditional model (which needs one); a clear error if
+    the model has nothing to draw codes from or cannot condition."""
+    if not model.can_sample:
+        raise GenkitError("this model has no prior and no fitted sampler to draw codes from (a plain autoencoder); "
+                          "pass --sampler gmm to fit one to the run's training codes")
     if label is None:
+        if is_conditional(model):
+            raise GenkitError(f"this model is conditional: pass --label CLASS (0 to {model.condition_dim - 1}) "
+                              "to choose the class to sample")
         return model.sample(n, seed=seed)
     if not is_conditional(model):
         raise GenkitError("this model is unconditional: a label needs a model trained with labels as its "
@@ -65,12 +83,17 @@ def _sweep(low: np.ndarray, high: np.ndarray, steps: int) -> np.ndarray:
     return low[None] * (1 - t) + high[None] * t
 
 
-def _pairs(arrays: ArrayData, n: int) -> list[tuple[int, int]]:
-    """Up to ``n`` pairs of example indices, of different labels when there are labels."""
+def _pairs(arrays: ArrayData, n: int, same_label: bool = False) -> list[tuple[int, int]]:
+    """Up to ``n`` pairs of example indices: of different classes when there are class labels, or of
+    one label when ``same_label`` (a conditional model decodes the path between them under it)."""
+
+    def fits(a: int, b: int) -> bool:
+        same = arrays.y is not None and bool(np.array_equal(arrays.y[a], arrays.y[b]))
+        return same if same_label else arrays.y is None or arrays.y.ndim != 1 or not same
+
     pairs: list[tuple[int, int]] = []
     for a in range(min(len(arrays) - 1, 4 * n)):
-        b = next((j for j in range(a + 1, len(arrays))
-                  if arrays.y is None or arrays.y.ndim != 1 or arrays.y[j] != arrays.y[a]), None)
+        b = next((j for j in range(a + 1, len(arrays)) if fits(a, j)), None)
         if b is not None and all(a not in pair for pair in pairs):
             pairs.append((a, b))
         if len(pairs) == n:
@@ -84,8 +107,14 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x = evaluation_inputs(model, arrays.x[:2000], seed)
+    conditions = condition_labels(model, arrays)
+
+    def labels_at(selection: int | slice) -> np.ndarray | None:
+        """The labels of some inputs, which a conditional model encodes and decodes them under."""
+        return None if conditions is None else conditions[selection]
+
     shown = x[:32] if pictures.is_image(model.data_shape) else x
-    codes = model.encode(x)
+    codes = model.encode(x, labels_at(slice(len(x))))
     low, high = np.quantile(codes, QUANTILES, axis=0)
     written: dict[str, Path] = {}
 
@@ -93,28 +122,29 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
         written[name] = out_dir / f"{name}.png"
         return written[name]
 
-    if model.prior is not None:
-        pictures.save_samples(target("samples"), model.sample(64 if pictures.is_image(model.data_shape) else 1000,
-                                                              seed=seed), x)
-    pictures.save_reconstructions(target("reconstructions"), shown, model.reconstruct(shown))
+    if model.can_sample:
+        n = 64 if pictures.is_image(model.data_shape) else 1000
+        pictures.save_samples(target("samples"), model.sample(n, picture_labels(model, arrays, n), seed=seed), x)
+    reconstructions = model.reconstruct(shown, labels_at(slice(len(shown))))
+    pictures.save_reconstructions(target("reconstructions"), shown, reconstructions)
 
     order = np.argsort(-np.var(codes, axis=0))[:TRAVERSAL_DIMS]
     rows = []
     for dim in order:
         sweep = np.repeat(codes[:1], STEPS, axis=0)
         sweep[:, dim] = np.linspace(low[dim], high[dim], STEPS)
-        rows.append(model.decode(sweep))
+        rows.append(model.decode(sweep, labels_at(0)))
     pictures.save_rows(target("traversal"), rows, f"latent traversal, dimensions {', '.join(map(str, order))}", x)
 
-    pairs = _pairs(arrays, 4)
+    pairs = _pairs(arrays, 4, same_label=conditions is not None)
     if pairs:
-        rows = [np.concatenate([x[a : a + 1], model.decode(_sweep(codes[a], codes[b], STEPS)), x[b : b + 1]])
-                for a, b in pairs]
+        rows = [np.concatenate([x[a : a + 1], model.decode(_sweep(codes[a], codes[b], STEPS), labels_at(a)),
+                                x[b : b + 1]]) for a, b in pairs]
         pictures.save_rows(target("interpolation"), rows, "interpolations (inputs at both ends)", x)
 
     if model.latent_dim == 2:
         grid_x, grid_y = np.linspace(low[0], high[0], 15), np.linspace(high[1], low[1], 15)
-        rows = [model.decode(np.stack([grid_x, np.full(15, value)], axis=1)) for value in grid_y]
+        rows = [model.decode(np.stack([grid_x, np.full(15, value)], axis=1), labels_at(0)) for value in grid_y]
         pictures.save_rows(target("manifold"), rows, "decoded latent grid", x)
 
     labels = arrays.y[: len(x)] if arrays.y is not None and arrays.y.ndim == 1 else None

@@ -18,8 +18,8 @@ import numpy as np
 from genkit.assembly.streaming import first_examples
 from genkit.plugin.callback import Callback
 from genkit.results.pictures import image_grid, is_image
+from genkit.results.report import picture_labels
 from genkit.runs.layout import METRICS_FILE
-from genkit.runs.pictures import picture_labels
 
 
 class MetricsCSV(Callback):

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.plugin.dataset import ArrayData
 from genkit.results.pictures import save_reconstructions, save_samples
+from genkit.results.report import picture_labels
 from genkit.runs.layout import RECONSTRUCTIONS_FILE, SAMPLES_FILE
-
-
-def picture_labels(model: GenerativeAutoencoder, examples: ArrayData, n: int) -> np.ndarray | None:
-    """Labels to generate ``n`` samples with: the examples' labels, cycled (None if unconditional)."""
-    if not model.conditional or examples.y is None:
-        return None
-    return np.resize(examples.y, (n, *examples.y.shape[1:]))
 
 
 def save_pictures(run_dir: Path, model: GenerativeAutoencoder, examples: ArrayData) -> None:

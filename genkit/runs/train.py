@@ -1,7 +1,8 @@
 """``genkit.train``: validate, load data, build, train into a run directory, fit the sampler, draw pictures.
 
 Everything that can be checked is checked before the directory is created (:func:`prepare`), so a
-bad spec or bad data leaves nothing behind.
+bad spec or bad data leaves nothing behind. A component or spec callback that fails while training
+is named in the error with its spec key (the original exception is its cause).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from genkit.assembly.build import assemble
+from genkit.assembly.build import assemble, components_of, naming_failures
 from genkit.assembly.data import PreparedData, describe_data, prepare_data
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.assembly.streaming import first_examples
@@ -121,7 +122,9 @@ def train(
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
         loggers.append(Progress(spec.train.epochs, steps))
-    with model.distribute_strategy.scope():  # the trainer's optimizers and steps follow the model's strategy
+    parts = {**components_of(model), **{f"train.callbacks.{i}": callback for i, callback in enumerate(from_spec)}}
+    # the trainer's optimizers and steps follow the model's strategy
+    with model.distribute_strategy.scope(), naming_failures(spec, parts, "while training"):
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
         trainer.choose_jit(read_jit_choice(run_dir) if resuming and run_dir is not None else None)
         if run_dir is not None:

@@ -158,8 +158,9 @@ class Spec:
         return {k: v for k, v in self.data.items() if k not in DATA_OPTION_KEYS}
 
     def line_of(self, path: str) -> int | None:
-        """The line a dotted key path was written on (None if unknown)."""
-        return self.lines.get(tuple(path.split("."))) if path else None
+        """The line a dotted key path was written on (None if unknown); numeric parts index lists
+        (``train.callbacks.0``)."""
+        return self.lines.get(tuple(int(p) if p.isdigit() else p for p in path.split("."))) if path else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, ready to write as YAML; reading it back gives an equal spec."""
