@@ -247,6 +247,7 @@ class RunDirectory:
                     f"{'; '.join(changes)}; only 'train' settings may change on resume (use another --out, "
                     "or --overwrite to start again)"
                 )
+            CheckpointManager(self.target, spec=spec.to_dict()).check_resumable()
         elif self._replaces():
             plugin = registry("dataset").get(spec.data["type"]).obj
             inside = [str(spec.data[key]) for key in getattr(plugin, "path_args", ())

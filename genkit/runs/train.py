@@ -32,6 +32,7 @@ from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 from genkit.training.callbacks import Progress
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
+from genkit.training.progress import EpochProgress
 from genkit.training.strategy import make_strategy, start_multi_worker
 from genkit.training.trainer import Trainer
 
@@ -124,13 +125,13 @@ def train(
 def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: Path | None,
          from_spec: list[Callback], callbacks: Sequence[Callback], progress: bool,
          directory: RunDirectory | None = None) -> RunResult:
-    """Train (into ``run_dir`` when given), fit the sampler, save weights and pictures. A stop
-    signal recorded while setting up or finishing is acted on between those steps."""
+    """Train (into ``run_dir`` when given), fit the sampler, save weights and pictures. A resumed
+    run's header is rewritten only once its checkpoint has been restored; a stop signal recorded
+    while setting up or finishing is acted on between those steps."""
     examples = _shown_examples(model, data)
     loggers: list[Callback] = []
     checkpointer = metrics = None
     if run_dir is not None:
-        write_run_header(run_dir, spec, model)
         metrics = MetricsCSV(run_dir / METRICS_FILE)
         manager = CheckpointManager(run_dir, spec.train.keep_checkpoints, spec.to_dict())
         checkpointer = Checkpointer(manager, run_dir)
@@ -143,11 +144,13 @@ def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: 
         loggers.append(Progress(spec.train.epochs, steps))
     with model.distribute_strategy.scope():  # the trainer's optimizers and steps follow the model's strategy
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
-        signals.check()
-        if checkpointer is None or metrics is None or directory is None:
+        if run_dir is None or checkpointer is None or metrics is None or directory is None:
             history = trainer.fit()
         else:
-            history = _fit_with_checkpoints(trainer, checkpointer, metrics, directory)
+            start, partial = _restore(trainer, checkpointer, metrics) if directory.resuming else (1, None)
+            write_run_header(run_dir, spec, model)
+            signals.check()
+            history = _fit_with_checkpoints(trainer, checkpointer, start, partial, directory)
     if model.sampler is not None:
         signals.check()
         entry = spec.components["sampler"]
@@ -164,23 +167,24 @@ def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: 
     return RunResult(model, history, run_dir)
 
 
-def _fit_with_checkpoints(trainer: Trainer, checkpointer: Checkpointer, metrics: MetricsCSV,
+def _restore(trainer: Trainer, checkpointer: Checkpointer, metrics: MetricsCSV) -> tuple[int, EpochProgress | None]:
+    """Load the newest good checkpoint into ``trainer`` and rewind metrics.csv to it; where training goes on."""
+    state = checkpointer.manager.restore(trainer)
+    metrics.restore(trainer.history)
+    if state is None:
+        warnings.warn(f"{checkpointer.run_dir} has no usable checkpoint; training from the first epoch",
+                      CheckpointWarning, stacklevel=4)
+        return 1, None
+    return state.epoch + 1, state.partial
+
+
+def _fit_with_checkpoints(trainer: Trainer, checkpointer: Checkpointer, start: int, partial: EpochProgress | None,
                           directory: RunDirectory) -> list[dict[str, float]]:
-    """Fit from the newest good checkpoint (when resuming), a NaN stop naming the last checkpoint."""
-    manager = checkpointer.manager
-    start, partial = 1, None
-    if directory.resuming:
-        state = manager.restore(trainer)
-        if state is None:
-            warnings.warn(f"{checkpointer.run_dir} has no usable checkpoint; training from the first epoch",
-                          CheckpointWarning, stacklevel=3)
-        else:
-            start, partial = state.epoch + 1, state.partial
-        metrics.restore(trainer.history)
+    """Fit from ``start`` (``partial``: the part of it trained already), a NaN stop naming the last checkpoint."""
     try:
         return trainer.fit(start, partial)
     except NumericalFault as fault:
-        saved = manager.paths()
+        saved = checkpointer.manager.paths()
         where = (f"The last good checkpoint is {saved[-1]}" if saved else "No checkpoint was written before it")
         advice = "Lower train.optimizer.learning_rate, set train.clip_norm, or set train.on_nan: skip"
         message = (f"{fault}. {advice}" if directory.path != directory.target else

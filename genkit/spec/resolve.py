@@ -138,17 +138,36 @@ def _resolve_component(kind: str, path: Key, value: dict, problems: _Problems, e
     return {"type": name, **resolved}
 
 
+def _key_path(data: Any, error: Any) -> tuple[Any, ...]:
+    """The key path of a pydantic error without the names pydantic gives the members of a union
+    (``steps_per_execution.constrained-int``): the path stops where the spec's data does."""
+    if error["type"] == "missing":
+        return tuple(error["loc"])
+    path: list[Any] = []
+    for key in error["loc"]:
+        inside = isinstance(data, dict) and key in data or isinstance(data, list) and isinstance(key, int)
+        if not inside and error["type"] != "extra_forbidden":
+            break
+        path.append(key)
+        data = data[key] if inside else None
+    return tuple(path)
+
+
 def _check_pydantic(model: type[pydantic.BaseModel], data: Any, prefix: tuple, problems: _Problems):
+    data = data if data is not None else {}
     try:
-        return model.model_validate(data if data is not None else {}, strict=True)
+        return model.model_validate(data, strict=True)
     except pydantic.ValidationError as err:
+        found: dict[tuple[Any, ...], list[str]] = {}
         for e in err.errors():
             message = describe_error(e)
             if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
                 known = list(model.model_fields)
                 section = ".".join(map(str, prefix)) or "the spec"
                 message += f".{_suggest(str(e['loc'][0]), known)} The keys of '{section}' are: {', '.join(known)}"
-            problems.add((*prefix, *e["loc"]), message)
+            found.setdefault(_key_path(data, e), []).append(message)
+        for path, messages in found.items():  # the members of a union each said why not: one problem
+            problems.add((*prefix, *path), "; or ".join(dict.fromkeys(messages)))
         return None
 
 

@@ -99,7 +99,7 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
-        problem = err.problem or err.context or "malformed YAML"
+        problem = ", ".join(filter(None, [err.context, err.problem])) or "malformed YAML"
         if isinstance(err, yaml.constructor.ConstructorError) and "tag" in problem:
             problem += " (only plain YAML data is allowed in a spec: tags such as !!python/object are refused)"
         raise SpecError(f"cannot parse YAML{column}: {problem}", source=source, line=line) from None

@@ -218,6 +218,17 @@ class CheckpointManager:
             return state
         return None
 
+    def check_resumable(self) -> None:
+        """Refuse (:class:`GenkitError`), before anything is written, when the newest whole
+        checkpoint was trained with another model or data than the spec."""
+        for path in reversed(self.paths()):
+            try:
+                state = self.read(path)
+            except CorruptCheckpoint:
+                continue
+            self._check_spec(state)
+            return
+
     def _check_spec(self, state: TrainingState) -> None:
         """Refuse a whole checkpoint that another model or data trained (a GenkitError, not a fallback)."""
         if state.spec is None or self.spec is None:
