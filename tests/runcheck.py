@@ -88,6 +88,36 @@ def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: 
     return alive
 
 
+#: When a stop signal is sent: while genkit starts (before the run directory exists), while it
+#: trains (once its first epoch is checkpointed), or while it finishes (once its last is).
+PHASES = ("startup", "training", "shutdown")
+
+
+def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, epochs: int, delay: float = 0.0,
+                     timeout: float = 300) -> tuple[int | None, str]:
+    """Run ``genkit ARGS`` (a run of ``epochs`` epochs) and send it ``signum`` ``delay`` seconds
+    into ``phase`` (see :data:`PHASES`; ``startup`` counts from the process's start).
+
+    Returns the exit code and stderr; the exit code is None when the process had ended before the
+    signal could be sent (it must have succeeded then).
+    """
+    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if phase == "training":
+        wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) >= 1, timeout,
+                 "the first epoch's checkpoint")
+    elif phase == "shutdown":
+        wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) == epochs, timeout,
+                 "the last epoch's checkpoint")
+    time.sleep(delay)
+    alive = process.poll() is None
+    if alive:
+        process.send_signal(signum)
+    _, stderr = process.communicate(timeout=timeout)
+    if not alive:
+        assert process.returncode == 0, stderr
+    return (process.returncode if alive else None), stderr
+
+
 def checkpointed_epoch(run_dir: Path) -> int:
     """The last finished epoch of the run's newest good checkpoint (0 when there is none)."""
     from genkit.training.checkpoint import CheckpointManager, CorruptCheckpoint
