@@ -30,6 +30,8 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report a Ctrl-C; SIGTER
 MAX_SEED = 2**31 - 1
 #: The most samples (or examples per batch) one option may ask for.
 MAX_SAMPLES = 10**7
+#: The most samples one picture shows.
+MAX_PICTURE = 10_000
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings API
@@ -271,6 +273,8 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
     path = Path(out) if out else Path(run_dir) / "sample.png"
     if path.suffix.lower() not in (".png", ".npy"):
         raise GenkitError(f"--out {path}: samples are written as a .png picture or a .npy array; end the name so")
+    if path.suffix.lower() == ".png" and n > MAX_PICTURE:
+        raise GenkitError(f"-n {n}: a picture shows at most {MAX_PICTURE:,} samples; write them as .npy (--out x.npy)")
     problem = writable_problem(path)
     if problem:
         raise GenkitError(f"cannot write {path}: {problem}")
