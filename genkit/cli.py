@@ -103,7 +103,8 @@ class _Genkit(click.Group):
             except SystemExit as done:
                 code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
             except click.ClickException as err:
-                hint = f" (see: {err.ctx.command_path} --help)" if getattr(err, "ctx", None) else ""
+                context = getattr(err, "ctx", None)  # usage errors know their command
+                hint = f" (see: {context.command_path} --help)" if context is not None else ""
                 message = err.format_message()
                 click.echo(f"error: {message[:1].lower() + message[1:]}{hint}", err=True)
                 code = err.exit_code

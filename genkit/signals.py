@@ -63,7 +63,7 @@ def _install() -> dict[int, Any]:
     """
     global _state
     _state = _State()
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous: dict[int, Any] = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum, handler in previous.items():
         if handler is not signal.SIG_IGN:
             signal.signal(signum, _handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import time
@@ -77,19 +78,13 @@ def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: 
 
     Returns whether it was still running then (else it must have finished successfully).
     """
-    process = start_training(args, run_dir, timeout)
-    time.sleep(delay)
-    alive = process.poll() is None
-    if alive:
-        process.kill()
-    _, stderr = process.communicate(timeout=timeout)
-    if not alive:
-        assert process.returncode == 0, stderr.decode()
-    return alive
+    code, _ = stop_with_signal(args, run_dir, signal.SIGKILL, "training", 0, delay, timeout)
+    return code is not None
 
 
-#: When a stop signal is sent: while genkit starts (before the run directory exists), while it
-#: trains (once its first epoch is checkpointed), or while it finishes (once its last is).
+#: When a stop signal is sent: while genkit starts (before the run directory is written), while
+#: it trains (once the run header is written), or while it finishes (once its last epoch is
+#: checkpointed).
 PHASES = ("startup", "training", "shutdown")
 
 
@@ -101,11 +96,11 @@ def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, ep
     Returns the exit code and stderr; the exit code is None when the process had ended before the
     signal could be sent (it must have succeeded then).
     """
-    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if phase == "training":
-        wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) >= 1, timeout,
-                 "the first epoch's checkpoint")
-    elif phase == "shutdown":
+        process = start_training(args, run_dir, timeout)
+    else:
+        process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if phase == "shutdown":
         wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) == epochs, timeout,
                  "the last epoch's checkpoint")
     time.sleep(delay)
@@ -114,8 +109,8 @@ def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, ep
         process.send_signal(signum)
     _, stderr = process.communicate(timeout=timeout)
     if not alive:
-        assert process.returncode == 0, stderr
-    return (process.returncode if alive else None), stderr
+        assert process.returncode == 0, stderr.decode()
+    return (process.returncode if alive else None), stderr.decode()
 
 
 def checkpointed_epoch(run_dir: Path) -> int:

@@ -94,8 +94,8 @@ def make_optimizer(spec: dict[str, Any]) -> keras.optimizers.Optimizer:
     cls = classes.get(name.lower().replace("_", ""))
     if cls is None:
         raise ValueError(f"unknown optimizer '{name}'; Keras optimizers are: {', '.join(sorted(classes))}")
-    parameters = {key: p.default for key, p in inspect.signature(cls.__init__).parameters.items()
-                  if key != "self" and p.kind is p.POSITIONAL_OR_KEYWORD}
+    parameters = {key: p.default for key, p in inspect.signature(cls).parameters.items()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD}
     for key, value in config.items():
         if key not in parameters:
             close = difflib.get_close_matches(key, list(parameters), n=1)

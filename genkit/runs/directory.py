@@ -349,7 +349,8 @@ class RunDirectory:
 
     def _explained(self, err: BaseException) -> BaseException:
         """``err`` as the user needs it: what of the run is left, and how to go on."""
-        newest = None if self._replacing else (CheckpointManager(self.target).paths() or [None])[-1]
+        saved = [] if self._replacing else CheckpointManager(self.target).paths()
+        newest = saved[-1] if saved else None
         if self._replacing:
             kept = (f"{self.target} still holds the previous run (--overwrite replaces it only once the new run "
                     "has finished)")
