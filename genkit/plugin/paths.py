@@ -30,28 +30,23 @@ def _os_problem(err: OSError) -> str:
     return reasons.get(err.errno or 0, err.strerror or str(err))
 
 
-def _malformed(text: str) -> str | None:
+def _stat(text: str) -> tuple[int | None, str | None]:
+    """``(mode, None)``, ``(None, None)`` when nothing is there, or ``(None, why the path is unusable)``."""
     if not text:
-        return "the path is empty"
+        return None, "the path is empty"
     if "\0" in text:
-        return "the path contains a NUL byte"
-    return None
-
-
-def path_problem(path: str | Path, expect: Kind = "file") -> str | None:
-    """Why ``path`` cannot be read as a ``expect`` (``file`` or ``directory``), or None if it can."""
-    text = os.fspath(path)
-    problem = _malformed(text)
-    if problem:
-        return problem
+        return None, "the path contains a NUL byte"
     try:
-        mode = os.stat(text).st_mode
+        return os.stat(text).st_mode, None
     except FileNotFoundError:
-        return "not found"
+        return None, None
     except OSError as err:
-        return _os_problem(err)
+        return None, _os_problem(err)
+
+
+def _kind_problem(mode: int, expect: Kind) -> str | None:
     if expect == "directory":
-        return None if stat.S_ISDIR(mode) else "it is a file, not a directory"
+        return None if stat.S_ISDIR(mode) else "it is not a directory"
     if stat.S_ISDIR(mode):
         return "it is a directory, not a file"
     if not stat.S_ISREG(mode):
@@ -59,21 +54,25 @@ def path_problem(path: str | Path, expect: Kind = "file") -> str | None:
     return None
 
 
+def path_problem(path: str | Path, expect: Kind = "file") -> str | None:
+    """Why ``path`` cannot be read as a ``expect`` (``file`` or ``directory``), or None if it can."""
+    mode, problem = _stat(os.fspath(path))
+    if mode is None:
+        return problem or "not found"
+    return _kind_problem(mode, expect)
+
+
 def writable_problem(path: str | Path, expect: Kind = "file") -> str | None:
     """Why ``path`` cannot be written as a ``expect`` (created if missing), or None if it can."""
     text = os.fspath(path)
-    problem = _malformed(text)
+    mode, problem = _stat(text)
+    if problem is None and mode is not None:
+        problem = _kind_problem(mode, expect)
     if problem:
         return problem
     target = Path(text)
     try:
-        if target.exists() or target.is_symlink():
-            mode = target.stat().st_mode
-            if expect == "file" and stat.S_ISDIR(mode):
-                return "it is a directory, not a file"
-            if expect == "directory" and not stat.S_ISDIR(mode):
-                return "it exists and is not a directory"
-        parent = target if expect == "directory" and target.is_dir() else target.parent
+        parent = target if mode is not None and expect == "directory" else target.parent
         while not parent.exists():
             if parent.is_symlink():  # a dangling link: what it points to cannot be created through it
                 return f"{parent} is a symbolic link to a missing place"
