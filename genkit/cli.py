@@ -263,9 +263,12 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
 @_user_errors
 def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None) -> None:
     """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
+    import math
+
     import numpy as np
 
     from genkit.errors import GenkitError
+    from genkit.plugin.memory import check_memory
     from genkit.plugin.paths import writable_problem
     from genkit.results.pictures import save_samples
     from genkit.results.report import sample_images
@@ -279,7 +282,13 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
     problem = writable_problem(path)
     if problem:
         raise GenkitError(f"cannot write {path}: {problem}")
-    samples = sample_images(load(run_dir), n, label, seed)
+    model = load(run_dir)
+    try:  # the codes, the decoded samples and a copy on the way out, in float32
+        check_memory(f"-n {n:,} samples of shape {model.data_shape}",
+                     12.0 * n * (math.prod(model.data_shape) + model.latent_dim))
+    except ValueError as err:
+        raise GenkitError(str(err)) from None
+    samples = sample_images(model, n, label, seed)
     if path.suffix.lower() == ".npy":
         np.save(path, samples)
     else:

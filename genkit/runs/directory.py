@@ -321,7 +321,10 @@ class RunDirectory:
             old, new = self._locks
             old.moved_to(self.path)
             new.moved_to(self.target)
-            shutil.rmtree(self.path, ignore_errors=True)  # the replaced run
+            if self.path.is_symlink():  # --out named a link to the old run: the link goes, what it named stays
+                self.path.unlink()
+            else:
+                shutil.rmtree(self.path, ignore_errors=True)  # the replaced run
             self.path = self.target
         self._release()
 
