@@ -62,11 +62,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _default_sigint() -> None:
+    """In a child process: SIGINT delivered as from a terminal (a parent run in the background
+    ignores it, children inherit that, and genkit keeps a SIGINT it was started ignoring ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(args: list[str], run_dir: Path, timeout: float = 300) -> subprocess.Popen:
     """Start ``genkit ARGS`` and return once it has (re)written ``run_dir/spec.yaml``: training starts
     right after (or once it has exited, e.g. with an error)."""
     started = time.time_ns()
-    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=_default_sigint)
     spec = Path(run_dir) / "spec.yaml"
     wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
              timeout, f"{spec} to be written")
@@ -99,7 +106,8 @@ def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, ep
     if phase == "training":
         process = start_training(args, run_dir, timeout)
     else:
-        process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   preexec_fn=_default_sigint)
     if phase == "shutdown":
         wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) == epochs, timeout,
                  "the last epoch's checkpoint")
