@@ -9,7 +9,9 @@ The public API. Compose a model from a YAML spec (``genkit run spec.yaml``) or f
 
 A plugin imports everything it needs from here: the contract of its kind (``genkit.Prior`` ...),
 the model surface it may call (``genkit.ModelSurface``), seeds and random draws
-(``genkit.split_seed``, ``genkit.uniform``) and ``genkit.OptimizerSpec`` for optimizer arguments.
+(``genkit.split_seed``, ``genkit.uniform``), ``genkit.OptimizerSpec`` for optimizer arguments,
+and the checks a plugin makes before it reads a file or allocates what a user asked for
+(``genkit.path_problem``, ``genkit.check_memory``).
 Names are imported on first use, so ``import genkit`` (and the CLI's start-up) does not pay for
 TensorFlow until something needs it.
 """
@@ -57,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "uniform": "genkit.plugin.randomness",
     "normal": "genkit.plugin.randomness",
     "OptimizerSpec": "genkit.plugin.optimizers",
+    "check_memory": "genkit.plugin.memory",
+    "path_problem": "genkit.plugin.paths",
     "EarlyStopping": "genkit.training.callbacks",
     # the registry
     "KINDS": "genkit.plugin.registry",
@@ -110,12 +114,14 @@ __all__ = [
     "TrainSpec",
     "__version__",
     "build",
+    "check_memory",
     "evaluate",
     "export",
     "import_plugins",
     "load",
     "load_spec",
     "normal",
+    "path_problem",
     "register",
     "registry",
     "reload_plugins",
@@ -147,9 +153,11 @@ if TYPE_CHECKING:
     from genkit.plugin.dataset import ArrayData, Dataset, Stream
     from genkit.plugin.divergence import Divergence
     from genkit.plugin.heads import Likelihood, Posterior
+    from genkit.plugin.memory import check_memory
     from genkit.plugin.networks import Decoder, Encoder
     from genkit.plugin.objective import Objective
     from genkit.plugin.optimizers import OptimizerSpec
+    from genkit.plugin.paths import path_problem
     from genkit.plugin.phase import Phase
     from genkit.plugin.prior import Prior
     from genkit.plugin.randomness import normal, split_seed, uniform

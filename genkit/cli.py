@@ -1,16 +1,20 @@
 """The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, new-plugin.
 
-A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
-no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for it: then the full traceback,
-chained causes included (a plugin's own exception is the cause of the error naming it), comes
-before the paragraph. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
-training). TensorFlow is imported lazily and quietly, after the arguments are parsed.
+A user's mistake (any :class:`GenkitError`, and a wrong option or argument) prints one paragraph
+on stderr and exits with 2; no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for
+it: then the full traceback, chained causes included (a plugin's own exception is the cause of the
+error naming it), comes before the paragraph. A stop signal at any moment, from start-up to exit,
+prints one line and exits with 128 + the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM; in
+training, after its step and a checkpoint, with the line saying how to resume
+(:mod:`genkit.signals`, :mod:`genkit.runs.directory`). TensorFlow is imported lazily and quietly,
+after the arguments are parsed.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -20,10 +24,18 @@ from typing import Any
 
 import click
 
+from genkit import signals
 from genkit.scaffold import TEMPLATES
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report a Ctrl-C; SIGTERM gives 143
+
+#: The largest seed the CLI takes (TensorFlow's stateless seeds are 32-bit integers).
+MAX_SEED = 2**31 - 1
+#: The most samples (or examples per batch) one option may ask for.
+MAX_SAMPLES = 10**7
+#: The most samples one picture shows.
+MAX_PICTURE = 10_000
 
 #: Set to anything but empty or 0, the environment variable that turns on ``--debug``.
 DEBUG_VARIABLE = "GENKIT_DEBUG"
@@ -33,37 +45,94 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
     return f"warning: {message}\n"
 
 
+def _interrupted(err: BaseException) -> int:
+    """Print a stop's one line (its message says how to resume); return its exit code, 128 + the signal."""
+    click.echo(str(err) or "interrupted", err=True)
+    return 128 + getattr(err, "signum", signal.SIGINT)
+
+
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn GenkitError into a clean message and exit code 2 (after its traceback with ``--debug``),
-    Ctrl-C into one line and exit code 130."""
+    a stop signal into one line and 130 or 143."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from genkit.quiet import import_tensorflow_quietly
+        from genkit.errors import GenkitError
 
         warnings.formatwarning = _format_warning
-        import_tensorflow_quietly()
-        from genkit.errors import GenkitError
-        from genkit.plugin.registry import import_plugins
-
         root = click.get_current_context().find_root().params
         try:
-            for target in root.get("imports", ()):
-                import_plugins(target)
-            return command(*args, **kwargs)
+            with signals.acting():  # a signal that came while the arguments were parsed stops here
+                from genkit.quiet import import_tensorflow_quietly
+
+                import_tensorflow_quietly()
+                from genkit.plugin.registry import import_plugins
+
+                for target in root.get("imports", ()):
+                    import_plugins(target)
+                return command(*args, **kwargs)
         except GenkitError as err:
             if root.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
                 click.echo("".join(traceback.format_exception(err)), err=True, nl=False)
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USER_ERROR)
-        except KeyboardInterrupt as err:  # TrainingInterrupted carries the resume command
-            click.echo(str(err) or "interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as err:  # genkit.errors.Interrupted: SIGINT or SIGTERM
+            sys.exit(_interrupted(err))
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SafePath(click.Path):
+    """A path argument that is refused at once when it is empty or holds a NUL byte."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value)
+        if not text:
+            self.fail("the path is empty", param, ctx)
+        if "\0" in text:
+            self.fail(f"the path contains a NUL byte: {text!r}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class _Genkit(click.Group):
+    """The ``genkit`` group: every outcome, usage errors and stop signals included, as one paragraph."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The console script: the stop signals are genkit's from the first moment to the process's end."""
+        signals.install()
+        return self.main(*args, **kwargs)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Run a command; with ``standalone_mode`` exit with its code (0, 2 for a user error, 130/143 for a signal)."""
+        code = 0
+        with signals.handled():
+            try:
+                with signals.deferred():  # a signal while the arguments are parsed is acted on by the command
+                    result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                code = result if isinstance(result, int) else 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            except click.ClickException as err:
+                context = getattr(err, "ctx", None)  # usage errors know their command
+                hint = f" (see: {context.command_path} --help)" if context is not None else ""
+                message = err.format_message()
+                click.echo(f"error: {message[:1].lower() + message[1:]}{hint}", err=True)
+                code = err.exit_code
+            except click.Abort as err:  # a second signal while parsing: click turned it into Abort
+                code = _interrupted(err.__cause__ or err)
+            except KeyboardInterrupt as err:
+                code = _interrupted(err)
+            late = signals.take()
+            if late is not None and code == 0:
+                click.echo("interrupted as genkit was exiting; the command had finished", err=True)
+                code = 128 + late
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=_Genkit, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genkit")
 @click.option(
     "--import", "imports", multiple=True, metavar="MODULE_OR_FILE",
@@ -80,15 +149,17 @@ def main(imports: tuple[str, ...], debug: bool) -> None:
 
 
 @main.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False))
-@click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory (default: runs/<spec name>).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.argument("spec_file", type=SafePath(dir_okay=False))
+@click.option("--out", "out", type=SafePath(file_okay=False), help="Run directory (default: runs/<spec name>).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing run directory, once the new run has finished (until then it is kept).")
 @click.option("--resume", is_flag=True, help="Continue the run in the run directory from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 @_user_errors
 def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: bool) -> None:
     """Train the model SPEC_FILE describes and write a run directory."""
     from genkit.errors import GenkitError
+    from genkit.runs.layout import default_run_dir
     from genkit.spec.resolve import load_spec
     from genkit.training.strategy import start_multi_worker
 
@@ -96,11 +167,11 @@ def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: b
         raise GenkitError("--resume continues a run and --overwrite replaces it; pass one of them")
     start_multi_worker()  # a TF_CONFIG cluster must be joined before spec validation runs TensorFlow
     spec = load_spec(spec_file)
-    _train_and_report(spec, Path(out) if out else Path("runs") / spec.name, overwrite, resume, quiet)
+    _train_and_report(spec, Path(out) if out else default_run_dir(spec.name), overwrite, resume, quiet)
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=SafePath(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 @_user_errors
 def resume(run_dir: str, quiet: bool) -> None:
@@ -126,7 +197,7 @@ def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, q
 
 
 @main.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False))
+@click.argument("spec_file", type=SafePath(dir_okay=False))
 @click.option("--show", is_flag=True, help="Print the resolved spec (every default filled in).")
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
@@ -175,15 +246,16 @@ def list_components(kind: str | None) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--data", "data", type=click.Path(dir_okay=False),
+@click.argument("run_dir", type=SafePath(file_okay=False))
+@click.option("--data", "data", type=SafePath(dir_okay=False),
               help="Spec file whose data section to evaluate on (default: the run's own spec).")
 @click.option("--split", default="test", show_default=True, help="Which split of the data.")
-@click.option("-k", "k", default=1000, show_default=True, type=click.IntRange(min=1),
+@click.option("-k", "k", default=1000, show_default=True, type=click.IntRange(1, MAX_SAMPLES),
               help="Importance samples per example for log p(x).")
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1),
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, MAX_SAMPLES),
               help="Examples per batch (memory grows with batch size x samples per pass).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the sampling and the test binarization.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Seed of the sampling and the test binarization.")
 @_user_errors
 def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
     """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
@@ -197,31 +269,49 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("-n", "--n", "n", default=64, show_default=True, type=click.IntRange(min=1), help="How many samples.")
-@click.option("--label", type=int, help="Class to sample (conditional models only).")
-@click.option("--out", type=click.Path(dir_okay=False),
+@click.argument("run_dir", type=SafePath(file_okay=False))
+@click.option("-n", "--n", "n", default=64, show_default=True, type=click.IntRange(1, MAX_SAMPLES),
+              help="How many samples.")
+@click.option("--label", type=click.IntRange(min=0), help="Class to sample (conditional models only).")
+@click.option("--out", type=SafePath(dir_okay=False),
               help="PNG picture, or .npy for the raw array (default: RUN_DIR/sample.png).")
-@click.option("--seed", type=int, help="Sampling seed (default: the run's seed).")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Sampling seed (default: the run's seed).")
 @click.option("--sampler", "sampler", metavar="NAME",
               help="Draw the codes from a latent sampler fitted to the training codes (e.g. gmm): fitted and saved "
               "in RUN_DIR/samplers the first time, reused after (default: the spec's sampler, else the prior).")
 @_user_errors
 def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None, sampler: str | None) -> None:
     """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
+    import math
+
     import numpy as np
 
+    from genkit.errors import GenkitError
+    from genkit.plugin.memory import check_memory
+    from genkit.plugin.paths import writable_problem
     from genkit.results.pictures import save_samples
     from genkit.results.report import sample_images
     from genkit.runs.load import load
     from genkit.runs.samplers import run_sampler
 
+    path = Path(out) if out else Path(run_dir) / "sample.png"
+    if path.suffix.lower() not in (".png", ".npy"):
+        raise GenkitError(f"--out {path}: samples are written as a .png picture or a .npy array; end the name so")
+    if path.suffix.lower() == ".png" and n > MAX_PICTURE:
+        raise GenkitError(f"-n {n}: a picture shows at most {MAX_PICTURE:,} samples; write them as .npy (--out x.npy)")
+    problem = writable_problem(path)
+    if problem:
+        raise GenkitError(f"cannot write {path}: {problem}")
     model = load(run_dir)
     if sampler is not None:
         model.sampler = run_sampler(Path(run_dir), model, sampler)
+    try:  # the codes, the decoded samples and a copy on the way out, in float32
+        check_memory(f"-n {n:,} samples of shape {model.data_shape}",
+                     12.0 * n * (math.prod(model.data_shape) + model.latent_dim))
+    except ValueError as err:
+        raise GenkitError(str(err)) from None
     samples = sample_images(model, n, label, seed)
-    path = Path(out) if out else Path(run_dir) / "sample.png"
-    if path.suffix == ".npy":
+    if path.suffix.lower() == ".npy":
         np.save(path, samples)
     else:
         save_samples(path, samples)
@@ -229,7 +319,7 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=SafePath(file_okay=False))
 @_user_errors
 def report(run_dir: str) -> None:
     """Write RUN_DIR/report.html: spec, metrics and every picture, in one file that opens offline."""
@@ -239,8 +329,8 @@ def report(run_dir: str) -> None:
 
 
 @main.command(name="export")
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=SafePath(file_okay=False))
+@click.argument("out_dir", type=SafePath(file_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT_DIR.")
 @_user_errors
 def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
@@ -258,7 +348,7 @@ def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
 @main.command(name="new-plugin")
 @click.argument("name")
 @click.option("--kind", required=True, type=click.Choice(sorted(TEMPLATES)), help="The component kind.")
-@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Output directory (default: ./genkit-NAME).")
+@click.option("--dir", "directory", type=SafePath(file_okay=False), help="Output directory (default: ./genkit-NAME).")
 @_user_errors
 def new_plugin_command(name: str, kind: str, directory: str | None) -> None:
     """Write a pip-installable package for a new plugin NAME of --kind: pyproject.toml with the entry

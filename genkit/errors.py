@@ -6,6 +6,8 @@ anything else is a bug in genkit and keeps its traceback.
 
 from __future__ import annotations
 
+import signal
+
 
 class GenkitError(Exception):
     """A problem the user can fix: bad spec, unknown plugin, bad data, unwritable output."""
@@ -41,9 +43,28 @@ class NumericalFault(GenkitError):
         super().__init__(message)
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped on Ctrl-C (SIGINT) after finishing its step and writing a checkpoint.
+class Interrupted(KeyboardInterrupt):
+    """A stop signal ended the command: SIGINT (Ctrl-C) or SIGTERM (a scheduler, a container stop, ``kill``).
 
-    A ``KeyboardInterrupt`` so that code catching ``Exception`` does not swallow it; the CLI
-    turns it into one line saying how to resume, and exit code 130.
+    A ``KeyboardInterrupt`` so that code catching ``Exception`` does not swallow it. ``signum`` is
+    the signal; the CLI prints the message (one line) and exits with 128 + ``signum`` (130, 143).
     """
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        self.signum = int(signum)
+        super().__init__(message or f"interrupted ({signal_name(self.signum)})")
+
+
+class TrainingInterrupted(Interrupted):
+    """Training stopped on a stop signal after finishing its step and writing a checkpoint.
+
+    Its message says how to resume.
+    """
+
+
+def signal_name(signum: int) -> str:
+    """``SIGINT``, ``SIGTERM``, ... for a signal number."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

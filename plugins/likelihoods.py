@@ -20,9 +20,12 @@ LEVELS = 256
 
 
 def _range_problem(x: np.ndarray, name: str, hint: str) -> str | None:
-    """A sentence if ``x`` leaves [0, 1], else None."""
+    """A sentence if ``x`` leaves [0, 1], else None (8-bit levels stored as numbers are named as such)."""
     low, high = float(np.min(x)), float(np.max(x))
     if low < 0.0 or high > 1.0:
+        if low >= 0.0 and high <= LEVELS - 1 and np.all(x == np.round(x)):
+            hint = ("the values are whole numbers up to 255, 8-bit levels stored as numbers: store them as uint8 "
+                    "(genkit scales uint8 data to [0, 1]) or divide them by 255")
         return f"the {name} likelihood needs values in [0, 1], but the data ranges over [{low:g}, {high:g}]; {hint}"
     return None
 

@@ -23,7 +23,7 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
-from genkit import Decoder, Encoder, Shape
+from genkit import Decoder, Encoder, Shape, check_memory
 
 Normalization = Literal["none", "batch", "layer"]
 
@@ -37,6 +37,19 @@ def _check_options(sizes: dict[str, list[int]], dropout: float, kernel_size: int
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if kernel_size is not None and kernel_size <= 0:
         raise ValueError(f"kernel_size must be positive, got {kernel_size}")
+
+
+def _check_weights(role: str, widths: list[int], conv_weights: int = 0) -> None:
+    """Refuse a network whose weights cannot fit in memory: dense layers of ``widths`` (input first)
+    plus ``conv_weights``, at 16 bytes a weight (the weight, Adam's two moments and the gradient)."""
+    weights = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False)) + conv_weights
+    check_memory(f"the {role} (dense layers {' -> '.join(f'{w:,}' for w in widths)}, {weights:,} weights)",
+                 16.0 * weights)
+
+
+def _conv_weights(channels: list[int], kernel_size: int) -> int:
+    """Weights of a chain of convolutions between ``channels`` (input first)."""
+    return sum(kernel_size * kernel_size * a * b + b for a, b in zip(channels, channels[1:], strict=False))
 
 
 def _block(
@@ -146,6 +159,7 @@ class MLPEncoder(Encoder):
     ):
         super().__init__(data_shape, output_size, condition_dim, output_shape)
         _check_options({"hidden": hidden}, dropout)
+        _check_weights("encoder", [math.prod(self.data_shape) + self.condition_dim, *hidden, self.output_size])
         self.flatten = keras.layers.Flatten()
         self.hidden_layers = _dense_blocks(hidden, activation, normalization, dropout)
         self.head = keras.layers.Dense(self.output_size)
@@ -179,6 +193,7 @@ class MLPDecoder(Decoder):
     ):
         super().__init__(latent_dim, output_shape, condition_dim, latent_shape)
         _check_options({"hidden": hidden}, dropout)
+        _check_weights("decoder", [self.latent_dim + self.condition_dim, *hidden, math.prod(self.param_shape)])
         self.flatten = keras.layers.Flatten()
         self.hidden_layers = _dense_blocks(hidden, activation, normalization, dropout)
         self.head = keras.layers.Dense(math.prod(self.param_shape))
@@ -225,14 +240,16 @@ class ConvEncoder(Encoder):
         super().__init__(data_shape, output_size, condition_dim, output_shape)
         _check_options({"filters": filters, "dense": dense}, dropout, kernel_size)
         height, width, channels = _image_shape(self.data_shape, "encoder")
+        factor = 2 ** len(filters)
+        maps = (math.ceil(height / factor), math.ceil(width / factor))
+        flat = maps[0] * maps[1] * (filters[-1] if filters else channels) + self.condition_dim
+        _check_weights("encoder", [flat, *dense, self.output_size], _conv_weights([channels, *filters], kernel_size))
         self.to_image = keras.layers.Reshape((height, width, channels))
         self.conv_layers = _strided_blocks(
             keras.layers.Conv2D, filters, kernel_size, activation, normalization, dropout
         )
         self.grid = len(self.param_shape) == 3
         if self.grid:
-            factor = 2 ** len(filters)
-            maps = (math.ceil(height / factor), math.ceil(width / factor))
             if tuple(self.param_shape[:2]) != maps:
                 raise ValueError(f"a code grid of {self.param_shape[0]}x{self.param_shape[1]} needs feature maps of "
                                  f"that size, but {len(filters)} stride-2 convolutions of {height}x{width} images "
@@ -293,6 +310,10 @@ class ConvDecoder(Decoder):
         height, width = _image_shape(self.param_shape[:3], "decoder")[:2]
         factor = 2 ** len(filters)
         self.start_size = (math.ceil(height / factor), math.ceil(width / factor))
+        out_channels = math.prod(self.param_shape[2:])
+        _check_weights("decoder", [self.latent_dim + self.condition_dim, *dense,
+                                   self.start_size[0] * self.start_size[1] * filters[0]],
+                       _conv_weights([*filters, out_channels], kernel_size))
         self.grid = len(self.latent_shape) == 3
         if self.grid:
             if tuple(self.latent_shape[:2]) != self.start_size:
@@ -308,7 +329,7 @@ class ConvDecoder(Decoder):
         self.deconv_layers = _strided_blocks(
             keras.layers.Conv2DTranspose, filters, kernel_size, activation, normalization, dropout
         )
-        self.to_params = keras.layers.Conv2D(math.prod(self.param_shape[2:]), kernel_size, padding="same")
+        self.to_params = keras.layers.Conv2D(out_channels, kernel_size, padding="same")
         extra_h, extra_w = self.start_size[0] * factor - height, self.start_size[1] * factor - width
         self.crop = keras.layers.Cropping2D(
             ((extra_h // 2, extra_h - extra_h // 2), (extra_w // 2, extra_w - extra_w // 2))

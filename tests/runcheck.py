@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import time
@@ -61,11 +62,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _default_sigint() -> None:
+    """In a child process: SIGINT delivered as from a terminal (a parent run in the background
+    ignores it, children inherit that, and genkit keeps a SIGINT it was started ignoring ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_training(args: list[str], run_dir: Path, timeout: float = 300) -> subprocess.Popen:
     """Start ``genkit ARGS`` and return once it has (re)written ``run_dir/spec.yaml``: training starts
     right after (or once it has exited, e.g. with an error)."""
     started = time.time_ns()
-    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=_default_sigint)
     spec = Path(run_dir) / "spec.yaml"
     wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
              timeout, f"{spec} to be written")
@@ -77,15 +85,40 @@ def kill_during_training(args: list[str], run_dir: Path, delay: float, timeout: 
 
     Returns whether it was still running then (else it must have finished successfully).
     """
-    process = start_training(args, run_dir, timeout)
+    code, _ = stop_with_signal(args, run_dir, signal.SIGKILL, "training", 0, delay, timeout)
+    return code is not None
+
+
+#: When a stop signal is sent: while genkit starts (before the run directory is written), while
+#: it trains (once the run header is written), or while it finishes (once its last epoch is
+#: checkpointed).
+PHASES = ("startup", "training", "shutdown")
+
+
+def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, epochs: int, delay: float = 0.0,
+                     timeout: float = 300) -> tuple[int | None, str]:
+    """Run ``genkit ARGS`` (a run of ``epochs`` epochs) and send it ``signum`` ``delay`` seconds
+    into ``phase`` (see :data:`PHASES`; ``startup`` counts from the process's start).
+
+    Returns the exit code and stderr; the exit code is None when the process had ended before the
+    signal could be sent (it must have succeeded then).
+    """
+    if phase == "training":
+        process = start_training(args, run_dir, timeout)
+    else:
+        process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   preexec_fn=_default_sigint)
+    if phase == "shutdown":
+        wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) == epochs, timeout,
+                 "the last epoch's checkpoint")
     time.sleep(delay)
     alive = process.poll() is None
     if alive:
-        process.kill()
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=timeout)
     if not alive:
         assert process.returncode == 0, stderr.decode()
-    return alive
+    return (process.returncode if alive else None), stderr.decode()
 
 
 def checkpointed_epoch(run_dir: Path) -> int:

@@ -1,9 +1,12 @@
-"""Real processes killed and interrupted: SIGKILL at seeded random moments, then resume; SIGINT.
+"""Real processes killed and interrupted: SIGKILL at seeded random moments, then resume; SIGINT and
+SIGTERM while genkit starts, trains and finishes.
 
 The runs are ``genkit`` subprocesses (the CLI, as a user starts it); the uninterrupted reference
 run is trained in-process. Three kills are chained on one run directory (each resume is itself
 killed), then a last ``genkit resume`` finishes it: it must end with the reference's weights and
-metrics. ``benchmarks/kill_resume.py`` runs many independent trials the same way.
+metrics. A stop signal at any moment must give one line starting "interrupted", exit code 130
+(SIGINT) or 143 (SIGTERM), no traceback, and a directory that resumes to the reference.
+``benchmarks/kill_resume.py`` runs many independent trials the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import copy
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,11 +21,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import TINY_VAE
-from runcheck import assert_same_run, checkpointed_epoch, genkit_cli, kill_during_training, metric_rows, wait_for
+from runcheck import assert_same_run, checkpointed_epoch, kill_during_training, metric_rows, stop_with_signal
 
 from genkit.cli import main
 from genkit.runs.train import train
-from genkit.training.checkpoint import CheckpointManager
 
 EPOCHS = 12  # enough epochs after the first checkpoint that the SIGINT lands mid-training
 KILLS = 3
@@ -68,22 +69,25 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(spec_file, r
     assert_same_run(out, reference_dir)
 
 
-def test_sigint_checkpoints_and_exits_130_with_how_to_resume(spec_file, reference, tmp_path):
+@pytest.mark.parametrize(("signum", "phase"), [
+    (signal.SIGINT, "training"), (signal.SIGTERM, "training"), (signal.SIGINT, "startup"),
+    (signal.SIGTERM, "startup"), (signal.SIGTERM, "shutdown"),
+], ids=["sigint-training", "sigterm-training", "sigint-startup", "sigterm-startup", "sigterm-shutdown"])
+def test_a_stop_signal_at_any_moment_exits_cleanly_and_resumes(spec_file, reference, tmp_path, signum, phase):
     out = tmp_path / "run"
-    process = subprocess.Popen(genkit_cli("run", str(spec_file), "--out", str(out), "-q"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: bool(CheckpointManager(out).paths()) or process.poll() is not None, 300,
-                 "the first checkpoint")
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 130, stderr
-    lines = stderr.strip().splitlines()
-    assert lines[-1].startswith("interrupted: checkpoint step-") and lines[-1].endswith(f"genkit resume {out}")
-    assert "Traceback" not in stderr
-    assert checkpointed_epoch(out) < EPOCHS
+    args = ["run", str(spec_file), "--out", str(out), "-q"]
+    delay = 1.5 if phase == "startup" else 0.0  # at start-up: while TensorFlow is imported
+    code, stderr = stop_with_signal(args, out, signum, phase, epochs=EPOCHS, delay=delay)
+    assert code == 128 + signum, stderr
+    assert "Traceback" not in stderr and "Aborted" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted"), stderr
+    if phase == "startup":
+        assert not out.exists()
+        return
+    if phase == "training":
+        assert last.startswith("interrupted: checkpoint step-") and last.endswith(f"genkit resume {out}")
+        assert checkpointed_epoch(out) < EPOCHS
     result = CliRunner().invoke(main, ["resume", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert_same_run(out, reference[0])

@@ -120,3 +120,50 @@ def test_plugin_of_the_wrong_kind_is_refused(tiny_vae):
     tiny_vae["prior"] = "not_a_prior_test"
     with pytest.raises(genkit.SpecError, match="registered as a prior but is not a genkit.Prior"):
         genkit.build(tiny_vae)
+
+
+class _OtherNormal(genkit.Prior):
+    """N(0, I) again, from other code."""
+
+    def distribution(self):
+        import tensorflow as tf
+        import tensorflow_probability as tfp
+
+        return tfp.distributions.Independent(tfp.distributions.Normal(tf.zeros(self.latent_dim), 1.0), 1)
+
+
+def test_registering_a_taken_name_needs_override_and_warns():
+    with pytest.raises(genkit.GenkitError, match="already taken by package 'genkit'.*override=True"):
+        genkit.register("prior", "standard_normal")(_OtherNormal)
+    assert registry("prior").get("standard_normal").origin == "genkit"
+    try:
+        with pytest.warns(PluginWarning, match="prior 'standard_normal' of package 'genkit' is replaced"):
+            genkit.register("prior", "standard_normal", override=True)(_OtherNormal)
+        assert registry("prior").get("standard_normal").obj is _OtherNormal
+    finally:
+        registry("prior").remove("standard_normal")
+    assert registry("prior").get("standard_normal").origin == "genkit"
+
+
+def test_a_run_records_where_its_components_came_from_and_loading_other_code_warns(tmp_path, tiny_vae):
+    import json
+
+    tiny_vae["train"]["epochs"] = 1
+    out = tmp_path / "run"
+    genkit.train(tiny_vae, out, progress=False)
+    recorded = json.loads((out / "model.json").read_text())["components"]
+    assert recorded["prior"] == {"type": "standard_normal", "object": "genkit_plugins.priors.StandardNormal",
+                                 "package": "genkit", "version": genkit.__version__}
+    assert recorded["data"]["object"] == "genkit_plugins.datasets.shapes.Shapes"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same code: no warning
+        genkit.load(out)
+    try:
+        with pytest.warns(PluginWarning):
+            genkit.register("prior", "standard_normal", override=True)(_OtherNormal)
+        with pytest.warns(PluginWarning, match=r"trained with other code than it now loads: prior 'standard_normal' "
+                          r"was genkit_plugins.priors.StandardNormal from genkit .* and is now "
+                          r"test_registry._OtherNormal"):
+            genkit.load(out)
+    finally:
+        registry("prior").remove("standard_normal")

@@ -97,9 +97,7 @@ def _components(spec: Spec, context: Context) -> dict[str, Any]:
         try:
             return instantiate(key, entry, key, {**shared, **extra})
         except SpecError as err:  # a plugin rejected its arguments: say where the spec set them
-            if err.source is not None or spec.source is None:
-                raise
-            raise SpecError(err.detail, err.path, spec.source, spec.line_of(err.path)) from err.__cause__
+            raise spec.locate(err) from err.__cause__
 
     likelihood = make("likelihood")
     posterior = make("posterior")

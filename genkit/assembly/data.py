@@ -4,10 +4,17 @@ Applies genkit's dataset options to any dataset plugin: uint8 scaling to [0, 1],
 the seeded validation split and static binarization. Dynamic binarization happens in the
 training step (a fresh Bernoulli draw every time an example is seen). Data that do not fit in
 memory stream (:mod:`genkit.assembly.streaming`).
+
+The storage type of the values decides their meaning, so what would change that meaning is
+refused or taken as meant, never trained on silently: uint8 data whose values are only 0 and 1
+are binary values (not 8-bit levels to divide by 255); booleans are 0 and 1; binarization needs
+values in [0, 1]. Labels are whole class indices (floats holding whole numbers are converted)
+or finite condition vectors; NaN, fractions and text are refused naming the file.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +24,7 @@ from genkit.assembly.streaming import StreamedSplit, check_batch_fits, should_st
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.context import Context
 from genkit.plugin.dataset import ArrayData, Stream
-from genkit.plugin.instantiate import instantiate
+from genkit.plugin.instantiate import describe_exception, instantiate
 from genkit.plugin.registry import registry
 from genkit.spec.schema import Spec
 
@@ -50,23 +57,68 @@ def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
             "name the label array (e.g. data.labels) or set conditional: false"
         )
     if arrays.y.ndim == 1:
-        if not np.issubdtype(arrays.y.dtype, np.integer) or arrays.y.min() < 0:
-            raise GenkitError("conditional models need integer class labels >= 0 (or label vectors [N, d])")
+        if arrays.y.size and arrays.y.min() < 0:
+            raise GenkitError(f"{describe_data(spec)}: conditional models need a class label >= 0 for every "
+                              "example (or label vectors [N, d]), got -1 (unlabelled)")
         return int(arrays.y.max()) + 1
     if arrays.y.ndim == 2:
         return int(arrays.y.shape[1])
     raise GenkitError(f"labels must be [N] class indices or [N, d] vectors, got shape {arrays.y.shape}")
 
 
+#: The largest class index a label may be (TensorFlow's one-hot and gather indices are 32-bit).
+MAX_CLASS = 2**31 - 1
+
+
 def _to_float(x: np.ndarray, where: str) -> np.ndarray:
+    if x.dtype == np.bool_:
+        return x.astype(np.float32)
     if x.dtype == np.uint8:
+        if x.size and int(x.max()) <= 1:
+            warnings.warn(f"{where}: the uint8 data holds only 0 and 1, so it is taken as binary values "
+                          "(not as 8-bit levels scaled to [0, 1] by 1/255)", stacklevel=3)
+            return x.astype(np.float32)
         return x.astype(np.float32) / 255.0
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise GenkitError(f"{where}: data must be numeric (uint8 or float), got dtype {x.dtype}")
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
-        raise GenkitError(f"{where}: data holds NaN or infinite values")
+        raise GenkitError(f"{where}: data holds NaN or infinite values (or values beyond float32's range)")
     return x
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    """Labels as genkit uses them: class indices ``int64 [N]`` (-1: unlabelled) or condition vectors
+    ``float32 [N, d]``; whole numbers stored as floats or booleans are converted, anything else refused."""
+    if y.dtype == np.bool_:
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise GenkitError(f"{where}: labels must be numbers (class indices or condition vectors), got dtype {y.dtype}")
+    if y.ndim == 2:
+        if not np.all(np.isfinite(y)):
+            raise GenkitError(f"{where}: the label vectors hold NaN or infinite values")
+        return y.astype(np.float32)
+    if y.ndim != 1:
+        raise GenkitError(f"{where}: labels must be [N] class indices or [N, d] vectors, got shape {y.shape}")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if bad.size:
+            raise GenkitError(f"{where}: labels must be whole class indices, but label {bad[0]} is "
+                              f"{float(y[bad[0]]):g} (give [N, d] float vectors for a continuous condition)")
+    if y.size and (y.min() < -1 or y.max() > MAX_CLASS):
+        value = y.min() if y.min() < -1 else y.max()
+        raise GenkitError(f"{where}: labels must be class indices 0, 1, ... up to {MAX_CLASS} (-1 for unlabelled), "
+                          f"got {value:g}")
+    return y.astype(np.int64)
+
+
+def _check_binarizable(x: np.ndarray, where: str, binarize: str) -> None:
+    low, high = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+    if low < 0.0 or high > 1.0:
+        raise GenkitError(f"{where}: data.binarize is '{binarize}', which draws each value as the probability of "
+                          f"a 1, so the data must lie in [0, 1], but it ranges over [{low:g}, {high:g}]; rescale "
+                          "the data (uint8 data are scaled by genkit) or set data.binarize: none")
 
 
 def _binarize_static(x: np.ndarray, seed: int) -> np.ndarray:
@@ -83,21 +135,48 @@ def describe_data(spec: Spec) -> str:
 
 def load_split(spec: Spec, split: str = "train", dataset: Any = None) -> ArrayData:
     """One split of the spec's dataset, as float32 in genkit's conventions (limit applied)."""
-    dataset = dataset if dataset is not None else instantiate("dataset", spec.dataset_entry, "data")
+    try:
+        dataset = dataset if dataset is not None else instantiate("dataset", spec.dataset_entry, "data")
+    except SpecError as err:
+        raise spec.locate(err) from err.__cause__
     if split not in dataset.splits:
         raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
-    arrays = dataset.load(split)
+    arrays = _load(spec, dataset, split)
     where = f"{describe_data(spec)} ({split} split)"
     if arrays.x.ndim < 2:
         raise GenkitError(f"{where}: expected an array of examples [N, ...], got shape {arrays.x.shape}")
     if len(arrays) == 0:
         raise GenkitError(f"{where}: the dataset is empty")
+    if arrays.x[0].size == 0:
+        raise GenkitError(f"{where}: its examples hold no values (shape {arrays.x.shape})")
     arrays.x = _to_float(arrays.x, where)
+    if arrays.y is not None:
+        arrays.y = _labels(np.asarray(arrays.y), where)
     options = spec.data_options
     if options.limit is not None:
         arrays = arrays.subset(np.arange(min(options.limit, len(arrays))))
+    if options.binarize != "none":
+        _check_binarizable(arrays.x, where, options.binarize)
     if options.binarize == "static":
         arrays.x = _binarize_static(arrays.x, spec.train.seed + (0 if split == "train" else 1))
+    return arrays
+
+
+def _load(spec: Spec, dataset: Any, split: str) -> ArrayData:
+    """``dataset.load(split)``, a plugin's failure said at the spec's ``data`` key (no traceback)."""
+    name = spec.data["type"]
+    try:
+        arrays = dataset.load(split)
+    except GenkitError:
+        raise
+    except MemoryError as err:
+        raise spec.locate(SpecError(f"dataset '{name}' ran out of memory loading its {split} split ({err}); "
+                                    "ask for less data (e.g. data.limit)", "data")) from err
+    except Exception as err:
+        raise spec.locate(SpecError(f"dataset '{name}' failed loading its {split} split: {describe_exception(err)}",
+                                    "data")) from err
+    if not isinstance(arrays, ArrayData):
+        raise GenkitError(f"dataset '{name}' returned {type(arrays).__name__} from load(), not a genkit.ArrayData")
     return arrays
 
 

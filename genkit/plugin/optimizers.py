@@ -6,6 +6,8 @@ discriminator's own optimizer), so those arguments are validated like ``train.op
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from typing import Any
 
@@ -42,14 +44,67 @@ class OptimizerSpec(pydantic.BaseModel):
         return self
 
 
+#: What an optimizer argument whose Keras default is None holds (the others follow their default's type).
+_NONE_DEFAULT_TYPES: dict[str, type] = {
+    "weight_decay": float, "clipnorm": float, "clipvalue": float, "global_clipnorm": float,
+    "loss_scale_factor": float, "gradient_accumulation_steps": int, "ema_overwrite_frequency": int, "name": str,
+}
+
+#: Ranges of the common optimizer arguments outside which training cannot work: (low, high, high included).
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    **{key: (0.0, 1.0, False) for key in ("beta_1", "beta_2", "rho", "adam_beta_1", "adam_beta_2")},
+    **{key: (0.0, 1.0, True) for key in ("momentum", "ema_momentum")},
+    **{key: (0.0, math.inf, True) for key in ("weight_decay", "initial_accumulator_value")},
+}
+_POSITIVE = ("epsilon", "epsilon_1", "epsilon_2", "clipnorm", "clipvalue", "global_clipnorm",
+             "gradient_accumulation_steps", "ema_overwrite_frequency")
+_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+
+
+def _argument_problem(name: str, key: str, value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot be optimizer ``name``'s argument ``key`` (wrong type or out of range), or None."""
+    wanted = _NONE_DEFAULT_TYPES.get(key) if default is None else type(default)
+    if value is None or wanted is None:
+        return None
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    fits = {float: is_number, int: isinstance(value, int) and not isinstance(value, bool),
+            bool: isinstance(value, bool), str: isinstance(value, str)}.get(wanted, True)
+    if not fits:
+        return f"optimizer '{name}' argument '{key}' must be {_TYPE_NAMES.get(wanted, wanted.__name__)}, got {value!r}"
+    if is_number:
+        if key in _POSITIVE and value <= 0:
+            return f"optimizer '{name}' argument '{key}' must be greater than 0, got {value!r}"
+        low, high, high_ok = _RANGES.get(key, (-math.inf, math.inf, True))
+        if not low <= value <= high or (value == high and not high_ok):
+            interval = f"[{low:g}, {high:g}{']' if high_ok else ')'}"
+            return f"optimizer '{name}' argument '{key}' must be in {interval}, got {value!r}"
+    return None
+
+
 def make_optimizer(spec: dict[str, Any]) -> keras.optimizers.Optimizer:
-    """Any Keras optimizer by its name (``adam``, ``sgd``, ``AdamW`` ...) with its keyword arguments."""
+    """Any Keras optimizer by its name (``adam``, ``sgd``, ``AdamW`` ...) with its keyword arguments.
+
+    Arguments are checked before Keras sees them: an unknown one (with the closest name), one of
+    the wrong type (a string for ``beta_1``), one out of the range training can work with
+    (``beta_1: 1.5``, ``epsilon: 0``) are a ``ValueError`` naming it.
+    """
     config = {k: v for k, v in spec.items() if k != "type"}
     name = str(spec.get("type", "adam"))
     classes = {cls.__name__.lower(): cls for cls in _optimizer_classes()}
     cls = classes.get(name.lower().replace("_", ""))
     if cls is None:
         raise ValueError(f"unknown optimizer '{name}'; Keras optimizers are: {', '.join(sorted(classes))}")
+    parameters = {key: p.default for key, p in inspect.signature(cls).parameters.items()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD}
+    for key, value in config.items():
+        if key not in parameters:
+            close = difflib.get_close_matches(key, list(parameters), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"unknown argument '{key}' of optimizer '{name}'.{hint} "
+                             f"Its arguments are: {', '.join(parameters)}")
+        problem = _argument_problem(name, key, value, parameters[key])
+        if problem:
+            raise ValueError(problem)
     return cls(**config)
 
 

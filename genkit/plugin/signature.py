@@ -111,8 +111,11 @@ def describe_error(error: Any) -> str:
     if kind == "extra_forbidden":
         return "unknown key"
     message = error.get("msg", "invalid value")
-    if "input" in error and kind != "missing":
-        return f"{message} (got {error['input']!r})"
+    if kind == "value_error":  # genkit's own validators say what they got
+        return message.removeprefix("Value error, ")
+    if "input" in error:
+        shown = repr(error["input"])
+        return f"{message} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
     return message
 
 

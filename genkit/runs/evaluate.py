@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genkit.assembly.data import load_split
+from genkit.assembly.data import describe_data, load_split
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData
@@ -19,6 +19,9 @@ from genkit.runs.directory import write_atomic
 from genkit.runs.layout import EVAL_FILE, SPEC_FILE
 from genkit.runs.load import load
 from genkit.spec.resolve import load_spec
+
+#: File endings of data files, which ``--data`` is sometimes given instead of a spec.
+DATA_SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
 
 
 def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
@@ -35,11 +38,18 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
         if run_dir is None:
             raise GenkitError("evaluating a model object needs data: an ArrayData or a spec file")
         data = run_dir / SPEC_FILE
+    if isinstance(data, (str, Path)) and Path(data).suffix.lower() in DATA_SUFFIXES:
+        raise GenkitError(f"--data takes a spec file whose data section names the data to evaluate on, but {data} "
+                          "is a data file; copy the run's spec.yaml and point its data section at the file "
+                          f"(type: npz or h5, path: {data})")
     spec = load_spec(data)
     evaluation = load_split(spec, split)
     if tuple(evaluation.x.shape[1:]) != model.data_shape:
         raise GenkitError(f"the data have examples of shape {evaluation.x.shape[1:]}, "
                           f"but the model was trained on shape {model.data_shape}")
+    problem = model.likelihood.check_data(evaluation.x)
+    if problem:
+        raise GenkitError(f"{describe_data(spec)} ({split} split) does not fit the model's likelihood: {problem}")
     labelled = evaluation.y is not None and evaluation.y.ndim == 1
     train = load_split(spec, "train") if labelled and split != "train" else None
     return model, run_dir, evaluation, train

@@ -12,6 +12,9 @@ Layout::
     samplers/              fitted latent samplers (``<name>.npz``)
     samples.png            samples from the prior (or the spec's sampler)
     reconstructions.png    inputs and their reconstructions
+    .lock                  while a process writes the run: its pid (genkit.runs.directory)
+
+The default run directory is ``runs/<spec name>`` (:func:`default_run_dir`).
 
 Loading never executes code from the directory: the spec goes through the safe YAML loader and
 the registry (only installed plugins), the weights through h5, sampler states through
@@ -20,6 +23,10 @@ the registry (only installed plugins), the weights through h5, sampler states th
 
 from __future__ import annotations
 
+from pathlib import Path
+
+#: Where runs go when no --out is given: ``runs/<spec name>``.
+RUNS_DIR = "runs"
 SPEC_FILE = "spec.yaml"
 MODEL_FILE = "model.json"
 METRICS_FILE = "metrics.csv"
@@ -29,3 +36,10 @@ SAMPLERS_DIR = "samplers"
 SAMPLES_FILE = "samples.png"
 RECONSTRUCTIONS_FILE = "reconstructions.png"
 EVAL_FILE = "metrics_eval.json"
+LOCK_FILE = ".lock"
+
+
+def default_run_dir(name: str) -> Path:
+    """``runs/<name>``: the run directory of a spec named ``name`` when no --out is given (the
+    spec's validation made sure the name is one safe path component)."""
+    return Path(RUNS_DIR) / name

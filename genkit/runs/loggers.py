@@ -9,7 +9,6 @@ directory when training without one (``genkit.train(spec)`` with no ``out``).
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,10 @@ import numpy as np
 
 from genkit.assembly.streaming import first_examples
 from genkit.plugin.callback import Callback
+from genkit.plugin.paths import Kind, writable_problem
 from genkit.results.pictures import image_grid, is_image
 from genkit.results.report import picture_labels
+from genkit.runs.directory import replacing
 from genkit.runs.layout import METRICS_FILE
 
 
@@ -42,11 +43,9 @@ class MetricsCSV(Callback):
         Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
         """
         self.columns = list(rows[0]) if rows else None
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", newline="") as handle:
+        with replacing(self.path) as temporary, temporary.open("w", newline="") as handle:
             if rows:
                 self._write(handle, rows, header=True)
-        os.replace(temporary, self.path)
 
     def _write(self, handle: Any, rows: list[dict[str, float]], header: bool) -> None:
         columns = self.columns or []
@@ -95,8 +94,14 @@ class TensorBoard(Callback):
             self.writer.close()
 
 
-def _under(run_dir: Path | None, path: str) -> Path:
-    return Path(run_dir or ".") / path
+def _under(run_dir: Path | None, path: str, kind: Kind) -> Path:
+    """``path`` relative to the run directory (or the current one), refused now (``ValueError``,
+    reported at the callback's spec key before training starts) if it cannot be written as ``kind``."""
+    target = Path(run_dir or ".") / path
+    problem = writable_problem(target, kind)
+    if problem:
+        raise ValueError(f"cannot write {'to' if kind == 'file' else 'in'} {target}: {problem}")
+    return target
 
 
 class CSVLog(MetricsCSV):
@@ -107,7 +112,7 @@ class CSVLog(MetricsCSV):
     """
 
     def __init__(self, path: str, run_dir: Path | None = None):
-        target = _under(run_dir, path)
+        target = _under(run_dir, path, "file")
         if run_dir is not None and target.resolve() == (Path(run_dir) / METRICS_FILE).resolve():
             raise ValueError("the run directory's metrics.csv is always written; choose another path")
         super().__init__(target)
@@ -126,7 +131,7 @@ class TensorBoardLog(TensorBoard):
     def __init__(self, log_dir: str = "tensorboard", image_every: int = 1, run_dir: Path | None = None):
         if image_every < 1:
             raise ValueError(f"image_every must be >= 1, got {image_every}")
-        super().__init__(_under(run_dir, log_dir), image_every)
+        super().__init__(_under(run_dir, log_dir, "directory"), image_every)
 
     def on_train_begin(self, trainer: Any) -> None:
         self.examples = first_examples(trainer.validation_data or trainer.train_data, 16)

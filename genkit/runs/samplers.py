@@ -9,7 +9,6 @@ spec entry (as JSON text), read back without pickles.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from genkit.plugin.instantiate import instantiate
 from genkit.plugin.registry import registry
 from genkit.plugin.sampler import Sampler
 from genkit.plugin.signature import validate_arguments
+from genkit.runs.directory import replacing
 from genkit.runs.layout import SAMPLERS_DIR, SPEC_FILE
 from genkit.spec.resolve import load_spec
 
@@ -52,10 +52,8 @@ def save_sampler(run_dir: Path, entry: dict[str, Any], sampler: Sampler) -> Path
     path = sampler_path(run_dir, entry["type"])
     path.parent.mkdir(exist_ok=True)
     arrays = {key: np.asarray(value) for key, value in sampler.state().items()}
-    temporary = path.with_name(f".tmp-{path.name}")
-    with temporary.open("wb") as handle:
+    with replacing(path) as temporary, temporary.open("wb") as handle:
         np.savez(handle, **arrays, **{_ENTRY_KEY: np.array(json.dumps(entry))})
-    os.replace(temporary, path)
     return path
 
 

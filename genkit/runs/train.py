@@ -1,13 +1,14 @@
 """``genkit.train``: validate, load data, build, train into a run directory, fit the sampler, draw pictures.
 
-Everything that can be checked is checked before the directory is created (:func:`prepare`), so a
-bad spec or bad data leaves nothing behind. A component or spec callback that fails while training
-is named in the error with its spec key (the original exception is its cause).
+Everything that can be checked is checked before the directory is created (:func:`prepare`,
+:meth:`RunDirectory.check`), so a bad spec, bad data or a bad output path leaves nothing behind;
+what happens to the directory after that is :mod:`genkit.runs.directory`'s policy. A component or
+spec callback that fails while training is named in the error with its spec key (the original
+exception is its cause).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from genkit import signals
 from genkit.assembly.build import assemble, components_of, naming_failures
 from genkit.assembly.data import PreparedData, describe_data, prepare_data
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.assembly.streaming import first_examples
-from genkit.errors import GenkitError, NumericalFault
+from genkit.errors import GenkitError, NumericalFault, SpecError
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
-from genkit.runs.directory import prepare_run_dir, read_jit_choice, resume_run_dir, write_run_header
+from genkit.runs.directory import RunDirectory, read_jit_choice, replacing, warn_if_components_moved, write_run_header
 from genkit.runs.layout import METRICS_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from genkit.runs.loggers import MetricsCSV, TensorBoard
 from genkit.runs.pictures import save_pictures
@@ -33,6 +35,7 @@ from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 from genkit.training.callbacks import Progress
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
+from genkit.training.progress import EpochProgress
 from genkit.training.strategy import make_strategy, start_multi_worker
 from genkit.training.trainer import Trainer
 
@@ -56,7 +59,11 @@ def prepare(spec: Spec) -> tuple[PreparedData, GenerativeAutoencoder]:
     The model is built under the spec's ``train.distribute`` strategy.
     """
     data = prepare_data(spec)
-    with make_strategy(spec.train.distribute).scope():  # variables are placed on every replica
+    try:
+        strategy = make_strategy(spec.train.distribute)
+    except SpecError as err:
+        raise spec.locate(err) from None
+    with strategy.scope():  # variables are placed on every replica
         model = assemble(spec, data.context(spec))
     checked = data.train if isinstance(data.train, ArrayData) else data.train.head(STREAM_CHECKED_EXAMPLES)
     problem = model.likelihood.check_data(checked.x)
@@ -95,26 +102,47 @@ def train(
 ) -> RunResult:
     """Validate the spec, load data, build, train; write a run directory when ``out`` is given.
 
-    With a run directory, checkpoints are written as the spec's ``train`` says and Ctrl-C stops
-    cleanly (:class:`~genkit.errors.TrainingInterrupted`); ``resume`` continues the run in ``out``
-    from its newest good checkpoint. The spec's ``sampler`` is fitted after training.
+    With a run directory (:mod:`genkit.runs.directory`: locked, replaced by ``overwrite`` only
+    once the new run has finished), checkpoints are written as the spec's ``train`` says and a
+    stop signal (Ctrl-C, SIGTERM) ends training cleanly after its step
+    (:class:`~genkit.errors.TrainingInterrupted`); ``resume`` continues the run in ``out`` from
+    its newest good checkpoint. The spec's ``sampler`` is fitted after training.
     """
     if resume and (out is None or overwrite):
         raise GenkitError("resume needs a run directory (out) and excludes overwrite")
-
+    directory = None if out is None else RunDirectory(out, overwrite=overwrite, resume=resume)
+    if directory is not None:
+        directory.check()  # a run that another process writes fails at once, before minutes of validation
     start_multi_worker()  # before any TensorFlow operation, including spec validation
     spec = load_spec(spec)
     data, model = prepare(spec)
-    from_spec = spec_callbacks(spec, None if out is None else Path(out))  # before anything is written
-    run_dir, resuming = None, False
-    if out is not None:
-        run_dir, resuming = resume_run_dir(out, spec) if resume else (prepare_run_dir(out, overwrite), False)
+    if directory is None:
+        return _run(spec, data, model, None, spec_callbacks(spec, None), callbacks, progress)
+    directory.check_spec(spec)
+    from_spec = spec_callbacks(spec, directory.target)  # their arguments (paths too) are checked before writing
+    with directory.writing() as run_dir:
+        if run_dir != directory.target:  # --overwrite: relative callback paths go into the new run
+            from_spec = spec_callbacks(spec, run_dir)
+        if directory.resuming:
+            warn_if_components_moved(run_dir, spec)
+        result = _run(spec, data, model, run_dir, from_spec, callbacks, progress, directory)
+    result.run_dir = directory.target
+    return result
+
+
+def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: Path | None,
+         from_spec: list[Callback], callbacks: Sequence[Callback], progress: bool,
+         directory: RunDirectory | None = None) -> RunResult:
+    """Train (into ``run_dir`` when given), fit the sampler, save weights and pictures. A resumed
+    run's header is rewritten only once its checkpoint has been restored; a stop signal recorded
+    while setting up or finishing is acted on between those steps."""
     examples = _shown_examples(model, data)
     loggers: list[Callback] = []
     checkpointer = metrics = None
     if run_dir is not None:
         metrics = MetricsCSV(run_dir / METRICS_FILE)
-        checkpointer = Checkpointer(CheckpointManager(run_dir, spec.train.keep_checkpoints), run_dir)
+        manager = CheckpointManager(run_dir, spec.train.keep_checkpoints, spec.to_dict())
+        checkpointer = Checkpointer(manager, run_dir)
         shown_examples = examples.subset(np.arange(min(16, len(examples))))
         loggers += [metrics, checkpointer]
         if not any(isinstance(callback, TensorBoard) for callback in from_spec):  # the spec's own replaces it
@@ -126,14 +154,17 @@ def train(
     # the trainer's optimizers and steps follow the model's strategy
     with model.distribute_strategy.scope(), naming_failures(spec, parts, "while training"):
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
-        trainer.choose_jit(read_jit_choice(run_dir) if resuming and run_dir is not None else None)
-        if run_dir is not None:
-            write_run_header(run_dir, spec, model, trainer.jit_choice)
-        if checkpointer is None or metrics is None:
+        trainer.choose_jit(read_jit_choice(run_dir) if run_dir is not None and directory is not None
+                           and directory.resuming else None)
+        if run_dir is None or checkpointer is None or metrics is None or directory is None:
             history = trainer.fit()
         else:
-            history = _fit_with_checkpoints(trainer, checkpointer, metrics, resuming)
+            start, partial = _restore(trainer, checkpointer, metrics) if directory.resuming else (1, None)
+            write_run_header(run_dir, spec, model, trainer.jit_choice)
+            signals.check()
+            history = _fit_with_checkpoints(trainer, checkpointer, start, partial, directory)
     if model.sampler is not None:
+        signals.check()
         entry = spec.components["sampler"]
         fitted_on = first_examples(data.train, FIT_EXAMPLES)
         labels = fitted_on.y if model.conditional else None
@@ -141,35 +172,34 @@ def train(
         if run_dir is not None:
             save_sampler(run_dir, entry, model.sampler)
     if run_dir is not None:
-        temporary = run_dir / f".tmp-{WEIGHTS_FILE}"  # Keras wants the .weights.h5 ending
-        model.save_weights(str(temporary))
-        os.replace(temporary, run_dir / WEIGHTS_FILE)  # a kill while saving leaves no half-written weights
+        signals.check()
+        with replacing(run_dir / WEIGHTS_FILE) as temporary:  # a kill while saving leaves no half-written weights
+            model.save_weights(str(temporary))
+        signals.check()
         save_pictures(run_dir, model, examples)
     return RunResult(model, history, run_dir)
 
 
-def _fit_with_checkpoints(trainer: Trainer, checkpointer: Checkpointer, metrics: MetricsCSV,
-                          resuming: bool) -> list[dict[str, float]]:
-    """Fit from the newest good checkpoint (when resuming), Ctrl-C handled, a NaN stop naming the last checkpoint."""
-    manager = checkpointer.manager
-    start, partial = 1, None
-    if resuming:
-        state = manager.restore(trainer)
-        if state is None:
-            warnings.warn(f"{checkpointer.run_dir} has no usable checkpoint; training from the first epoch",
-                          CheckpointWarning, stacklevel=3)
-        else:
-            start, partial = state.epoch + 1, state.partial
-        metrics.restore(trainer.history)
+def _restore(trainer: Trainer, checkpointer: Checkpointer, metrics: MetricsCSV) -> tuple[int, EpochProgress | None]:
+    """Load the newest good checkpoint into ``trainer`` and rewind metrics.csv to it; where training goes on."""
+    state = checkpointer.manager.restore(trainer)
+    metrics.restore(trainer.history)
+    if state is None:
+        warnings.warn(f"{checkpointer.run_dir} has no usable checkpoint; training from the first epoch",
+                      CheckpointWarning, stacklevel=4)
+        return 1, None
+    return state.epoch + 1, state.partial
+
+
+def _fit_with_checkpoints(trainer: Trainer, checkpointer: Checkpointer, start: int, partial: EpochProgress | None,
+                          directory: RunDirectory) -> list[dict[str, float]]:
+    """Fit from ``start`` (``partial``: the part of it trained already), a NaN stop naming the last checkpoint."""
     try:
-        with checkpointer.catching_interrupts():
-            return trainer.fit(start, partial)
+        return trainer.fit(start, partial)
     except NumericalFault as fault:
-        saved = manager.paths()
-        where = (f"The last good checkpoint is {saved[-1]}" if saved else
-                 "No checkpoint was written before it")
-        raise NumericalFault(
-            f"{fault}. {where}. Lower train.optimizer.learning_rate, set train.clip_norm, or set "
-            "train.on_nan: skip, then continue with: genkit run SPEC --resume",
-            fault.epoch, fault.step, fault.term,
-        ) from fault
+        saved = checkpointer.manager.paths()
+        where = (f"The last good checkpoint is {saved[-1]}" if saved else "No checkpoint was written before it")
+        advice = "Lower train.optimizer.learning_rate, set train.clip_norm, or set train.on_nan: skip"
+        message = (f"{fault}. {advice}" if directory.path != directory.target else
+                   f"{fault}. {where}. {advice}, then continue with: genkit run SPEC --resume")
+        raise NumericalFault(message, fault.epoch, fault.step, fault.term) from fault

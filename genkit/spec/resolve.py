@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,24 @@ class _Problems:
         self.source = source
         self.lines = lines
         self.items: list[tuple[tuple[Any, ...], str]] = []
+        self.non_finite: list[tuple[Any, ...]] = []
 
     def add(self, path: tuple[Any, ...], message: str) -> None:
+        if any(path == bad[: len(path)] for bad in self.non_finite):
+            return  # the non-finite value below (or at) this key is the problem already reported
         self.items.append((path, message))
+
+    def check_finite(self, value: Any, path: tuple[Any, ...] = ()) -> None:
+        """Report every NaN or infinite number in the spec at its key (no spec value can be one)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.add(path, f"must be a finite number, got {value}")
+            self.non_finite.append(path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.check_finite(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_finite(item, (*path, index))
 
     def line_of(self, path: tuple[Any, ...]) -> int | None:
         for end in range(len(path), 0, -1):
@@ -122,12 +138,36 @@ def _resolve_component(kind: str, path: Key, value: dict, problems: _Problems, e
     return {"type": name, **resolved}
 
 
+def _key_path(data: Any, error: Any) -> tuple[Any, ...]:
+    """The key path of a pydantic error without the names pydantic gives the members of a union
+    (``steps_per_execution.constrained-int``): the path stops where the spec's data does."""
+    if error["type"] == "missing":
+        return tuple(error["loc"])
+    path: list[Any] = []
+    for key in error["loc"]:
+        inside = isinstance(data, dict) and key in data or isinstance(data, list) and isinstance(key, int)
+        if not inside and error["type"] != "extra_forbidden":
+            break
+        path.append(key)
+        data = data[key] if inside else None
+    return tuple(path)
+
+
 def _check_pydantic(model: type[pydantic.BaseModel], data: Any, prefix: tuple, problems: _Problems):
+    data = data if data is not None else {}
     try:
-        return model.model_validate(data if data is not None else {}, strict=True)
+        return model.model_validate(data, strict=True)
     except pydantic.ValidationError as err:
+        found: dict[tuple[Any, ...], list[str]] = {}
         for e in err.errors():
-            problems.add((*prefix, *e["loc"]), describe_error(e))
+            message = describe_error(e)
+            if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                known = list(model.model_fields)
+                section = ".".join(map(str, prefix)) or "the spec"
+                message += f".{_suggest(str(e['loc'][0]), known)} The keys of '{section}' are: {', '.join(known)}"
+            found.setdefault(_key_path(data, e), []).append(message)
+        for path, messages in found.items():  # the members of a union each said why not: one problem
+            problems.add((*prefix, *path), "; or ".join(dict.fromkeys(messages)))
         return None
 
 
@@ -142,6 +182,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
         problems.add((), f"a spec must be a mapping of keys to values, got {type(raw).__name__}")
         problems.raise_if_any()
     raw = copy.deepcopy(raw)
+    problems.check_finite(raw)
     known = [*TopLevel.model_fields, *COMPONENT_KEYS, "data", "train"]
     for key in raw:
         if key not in known:
@@ -179,7 +220,7 @@ def resolve(raw: Any, source: str | None = None, lines: LineMap | None = None) -
             )
             if data is not None and options is not None:
                 data.update(options.model_dump())
-                _absolute_paths(data, source)
+                _absolute_paths(data, source, problems)
     train = _check_pydantic(TrainSpec, raw.get("train"), ("train",), problems)
     if train is not None:
         message = optimizer_problem(with_clipping(train.optimizer.model_dump(), train.clip_norm, train.clip_value))
@@ -208,13 +249,17 @@ def _resolve_callbacks(entries: list[str | dict[str, Any]], problems: _Problems)
     return resolved
 
 
-def _absolute_paths(data: dict[str, Any], source: str | None) -> None:
-    """Make the dataset's file arguments absolute: relative to the spec file, else to the cwd."""
+def _absolute_paths(data: dict[str, Any], source: str | None, problems: _Problems) -> None:
+    """Make the dataset's file arguments absolute: relative to the spec file, else to the cwd. A
+    path that cannot be one (a NUL byte, a symlink loop) is reported at its key."""
     plugin = registry("dataset").get(data["type"]).obj
     base = Path(source).parent if source else Path.cwd()
     for key in getattr(plugin, "path_args", ()):
         if isinstance(data.get(key), str):
-            data[key] = str((base / data[key]).resolve())
+            try:
+                data[key] = str((base / data[key]).resolve())
+            except (ValueError, RuntimeError, OSError) as err:  # NUL byte; symlink loop (RuntimeError before 3.13)
+                problems.add(("data", key), f"is not a usable path: {err} (got {data[key]!r})")
 
 
 def _check_compatibility(components: dict[str, Any], conditional: bool, problems: _Problems) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from genkit.errors import SpecError
 from genkit.plugin.optimizers import OptimizerSpec
 from genkit.plugin.signature import to_plain
 from genkit.spec.presets import COMPONENT_KEYS
@@ -100,10 +101,38 @@ class DataOptions(Strict):
 DATA_OPTION_KEYS = tuple(DataOptions.model_fields)
 
 
+#: The longest file name ext4, XFS, Btrfs and tmpfs allow, in bytes.
+NAME_MAX = 255
+
+
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the name of a run's default directory ``runs/<name>``, or None.
+
+    It must be one safe path component: not empty, not ``.`` or ``..``, without a path separator
+    or control character (a NUL byte, a newline), and short enough for the file system.
+    """
+    if not name.strip():
+        return "it is empty"
+    if name in (".", ".."):
+        return f"'{name}' names a directory that already exists, not a new one"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator ('/' or '\\'), so it would name a directory outside runs/"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains a control character (a NUL byte, a newline, a tab)"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "it is not valid text (it holds a lone surrogate)"
+    if size > NAME_MAX:
+        return f"it is {size} bytes long, and file systems allow {NAME_MAX}"
+    return None
+
+
 class TopLevel(Strict):
     """The scalar top-level keys (components, data and train are validated separately).
 
     A flat code is ``latent_dim: 16``; a grid of codes (a VQ-VAE's) is ``latent_shape: [7, 7, 64]``.
+    ``name`` names the run and its default directory, ``runs/<name>``.
     """
 
     name: str = "run"
@@ -112,6 +141,16 @@ class TopLevel(Strict):
     latent_shape: list[pydantic.PositiveInt] | None = pydantic.Field(default=None, min_length=1, max_length=4)
     #: None: the preset decides (``cvae`` and ``m2`` are conditional).
     conditional: bool | None = None
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        problem = run_name_problem(value)
+        if problem:
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            raise ValueError(f"the name is also the run's default directory (runs/<name>) and must be one safe "
+                             f"path component, but {problem}: got {shown!r}")
+        return value
 
     def latent_size_problem(self) -> tuple[str, str] | None:
         """(key, message) when the code size is given neither or both ways, else None."""
@@ -126,6 +165,31 @@ class TopLevel(Strict):
     def shape(self) -> tuple[int, ...]:
         """The event shape of z."""
         return tuple(self.latent_shape) if self.latent_shape else (int(self.latent_dim or 0),)
+
+
+#: The top-level keys a resumed run may change (more epochs, a lower learning rate ...).
+RESUMABLE_KEYS = ("name", "train")
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every (dotted) key whose value differs between two resolved specs,
+    leaving out :data:`RESUMABLE_KEYS`."""
+    changes = []
+    for key in sorted(set(old) | set(new), key=str):
+        path = f"{prefix}{key}"
+        if not prefix and key in RESUMABLE_KEYS:
+            continue
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes += changed_keys(before, after, f"{path}.")
+        elif before != after:
+            changes.append(f"{path}: {_short(before)} -> {_short(after)}")
+    return changes
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 @dataclass
@@ -161,6 +225,14 @@ class Spec:
         """The line a dotted key path was written on (None if unknown); numeric parts index lists
         (``train.callbacks.0``)."""
         return self.lines.get(tuple(int(p) if p.isdigit() else p for p in path.split("."))) if path else None
+
+    def locate(self, err: SpecError) -> SpecError:
+        """``err`` naming this spec's file and the line of its key, when it names neither yet."""
+        if err.source is not None or self.source is None:
+            return err
+        located = SpecError(err.detail, err.path, self.source, self.line_of(err.path))
+        located.__cause__ = err.__cause__
+        return located
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, ready to write as YAML; reading it back gives an equal spec."""

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from genkit.errors import SpecError
+from genkit.plugin.paths import path_problem
 
 _FLOAT = re.compile(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -98,7 +99,7 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         column = f", column {mark.column + 1}" if mark else ""
-        problem = err.problem or err.context or "malformed YAML"
+        problem = ", ".join(filter(None, [err.context, err.problem])) or "malformed YAML"
         if isinstance(err, yaml.constructor.ConstructorError) and "tag" in problem:
             problem += " (only plain YAML data is allowed in a spec: tags such as !!python/object are refused)"
         raise SpecError(f"cannot parse YAML{column}: {problem}", source=source, line=line) from None
@@ -111,15 +112,33 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, LineMap]:
     return data, lines
 
 
+#: How binary files a user may give instead of a spec begin, and what they are.
+_BINARY_KINDS = {b"PK\x03\x04": "a zip archive (as .npz data files are)", b"\x93NUMPY": "a NumPy .npy array",
+                 b"\x89HDF": "an HDF5 file (as .h5 data files are)", b"\x89PNG": "a PNG picture"}
+
+
 def read_yaml_file(path: str | Path) -> tuple[Any, LineMap]:
-    """Read and parse a YAML file; a missing or unreadable file is a :class:`SpecError`."""
+    """Read and parse a YAML file; a missing, unreadable or binary file (a data file given where a
+    spec belongs) is a :class:`SpecError` saying what it is."""
+    problem = path_problem(path)
+    if problem:
+        raise SpecError("file not found" if problem == "not found" else f"cannot read the spec file: {problem}",
+                        source=str(path))
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("file not found", source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read file: {err}", source=str(path)) from None
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read file: {err.strerror or err}", source=str(path)) from None
+    kind = next((name for magic, name in _BINARY_KINDS.items() if raw.startswith(magic)), None)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text, kind = "", kind or "binary data, not UTF-8 text"
+    if kind is None and "\0" in text:
+        kind = "binary data (it holds NUL bytes)"
+    if kind is not None:
+        raise SpecError(f"not a spec: the file is {kind}; a spec is a YAML text file (its data section names "
+                        "the data files)", source=str(path))
     return parse_yaml(text, source=str(path))
 
 

@@ -5,15 +5,19 @@ A checkpoint is a directory ``<run>/checkpoints/step-000000120/`` (named by the 
     model.weights.h5   every model variable, including the step and RNG counters (Keras h5)
     optimizers.npz     every phase optimizer's variables (iterations, moments ...), not its
                        learning rate: the spec sets that, so a resumed run may lower it
-    state.json         the last finished epoch, the step, the metric rows so far and, after a
-                       Ctrl-C, the metric sums and counts of the part of the next epoch
-                       already trained
+    state.json         the last finished epoch, the step, the metric rows so far, the model
+                       and data part of the spec that trained it and, after a stop signal, the
+                       metric sums and counts of the part of the next epoch already trained
     manifest.json      the sha256 of the three files above, written last
 
 It is written into a hidden temporary directory, every file flushed to disk, then renamed into
 place (``os.replace``), so a process killed at any moment leaves either the whole checkpoint or
-none. On resume the newest checkpoint whose manifest and checksums match is used; a corrupt or
-truncated one is reported with a :class:`CheckpointWarning` and the one before it is tried.
+none; a write that fails (a full disk) removes the temporary directory before the error goes on,
+and the checkpoints before it stay as they were. On resume the newest checkpoint whose manifest
+and checksums match is used; a corrupt or truncated one is reported with a
+:class:`CheckpointWarning` and the one before it is tried. A checkpoint that is whole but was
+trained with another model than the spec now describes (an edited spec.yaml) is not corrupt: it
+is refused with a :class:`GenkitError` naming the keys that differ, and nothing is trained.
 
 Why this is the whole training state: the data order of an epoch is a pure function of
 ``(train.seed, epoch)`` (:func:`genkit.training.trainer.epoch_order`); every random draw of a training step
@@ -26,24 +30,23 @@ as it breaks reproducibility anyway.)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import signal
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genkit import signals
 from genkit.errors import GenkitError, TrainingInterrupted
 from genkit.plugin.callback import Callback
+from genkit.spec.schema import changed_keys
 from genkit.training.progress import EpochProgress
 from genkit.training.trainer import Trainer
 
@@ -72,7 +75,8 @@ class TrainingState:
     epoch: int  # the last finished epoch (0: none)
     step: int
     history: list[dict[str, float]]
-    partial: EpochProgress | None  # the batches of epoch + 1 trained before a Ctrl-C
+    partial: EpochProgress | None  # the batches of epoch + 1 trained before a stop signal
+    spec: dict[str, Any] | None = None  # the spec that trained it (None: written before genkit stored it)
 
 
 def _sha256(path: Path) -> str:
@@ -103,11 +107,16 @@ def _optimizer_variables(optimizers: list[Any]) -> dict[str, Any]:
 
 
 class CheckpointManager:
-    """Writes, lists, verifies and restores the checkpoints of one run directory."""
+    """Writes, lists, verifies and restores the checkpoints of one run directory.
 
-    def __init__(self, run_dir: str | Path, keep: int = 3):
+    ``spec`` is the resolved spec (``Spec.to_dict()``) of the run: its model and data part is
+    stored with every checkpoint and compared on restore.
+    """
+
+    def __init__(self, run_dir: str | Path, keep: int = 3, spec: dict[str, Any] | None = None):
         self.root = Path(run_dir) / CHECKPOINTS_DIR
         self.keep = keep
+        self.spec = spec
 
     def paths(self) -> list[Path]:
         """The complete (renamed into place) checkpoints, oldest first."""
@@ -125,11 +134,21 @@ class CheckpointManager:
             "step": step,
             "history": trainer.history,
             "partial": None if partial is None else dataclasses.asdict(partial),
+            "spec": self.spec,
         }
         self.root.mkdir(exist_ok=True)
         final = self.root / f"{_PREFIX}{step:09d}"
         temporary = self.root / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(temporary, ignore_errors=True)
+        try:
+            self._write(trainer, state, temporary, final)
+        except BaseException:  # a full disk, a second Ctrl-C: no half-written checkpoint is left
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+        self._prune()
+        return final
+
+    def _write(self, trainer: Trainer, state: dict[str, Any], temporary: Path, final: Path) -> None:
         temporary.mkdir()
         trainer.model.save_weights(str(temporary / WEIGHTS))
         arrays = {key: np.asarray(v.numpy()) for key, v in _optimizer_variables(trainer.optimizers).items()}
@@ -146,8 +165,6 @@ class CheckpointManager:
             shutil.rmtree(final)
         os.replace(temporary, final)
         _fsync(self.root)
-        self._prune()
-        return final
 
     def _prune(self) -> None:
         """Keep the newest ``keep`` checkpoints; remove older ones and temporaries of dead writers."""
@@ -173,6 +190,7 @@ class CheckpointManager:
                 int(raw["step"]),
                 list(raw["history"]),
                 None if partial is None else EpochProgress(**partial),
+                raw.get("spec"),
             )
         except CorruptCheckpoint:
             raise
@@ -187,6 +205,7 @@ class CheckpointManager:
         for path in reversed(self.paths()):
             try:
                 state = self.read(path)
+                self._check_spec(state)
                 self._load_variables(trainer, path)
             except CorruptCheckpoint as err:
                 warnings.warn(
@@ -199,13 +218,43 @@ class CheckpointManager:
             return state
         return None
 
+    def check_resumable(self) -> None:
+        """Refuse (:class:`GenkitError`), before anything is written, when the newest whole
+        checkpoint was trained with another model or data than the spec."""
+        for path in reversed(self.paths()):
+            try:
+                state = self.read(path)
+            except CorruptCheckpoint:
+                continue
+            self._check_spec(state)
+            return
+
+    def _check_spec(self, state: TrainingState) -> None:
+        """Refuse a whole checkpoint that another model or data trained (a GenkitError, not a fallback)."""
+        if state.spec is None or self.spec is None:
+            return
+        changes = changed_keys(state.spec, self.spec)
+        if changes:
+            raise GenkitError(
+                f"cannot resume {self.root.parent}: checkpoint {state.path.name} was trained with another model or "
+                f"data than the spec now describes ({'; '.join(changes)}); only 'train' settings may change on "
+                "resume. Restore the run's spec.yaml, or start a new run (another --out, or --overwrite)"
+            )
+
     @staticmethod
     def _load_variables(trainer: Trainer, path: Path) -> None:
         try:
             trainer.model.load_weights(str(path / WEIGHTS))
+        except Exception as err:  # the file passed its checksum, so it is whole: it was written by another model
+            raise GenkitError(
+                f"checkpoint {path} is intact but does not fit the model the spec builds (a plugin or genkit "
+                f"version changed what it builds): {type(err).__name__}: {str(err).splitlines()[0]}; resume it with "
+                "the versions that wrote it, or start a new run"
+            ) from None
+        try:
             with np.load(path / OPTIMIZERS, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
-        except Exception as err:  # h5 and zip readers raise many types; any means an unusable file
+        except Exception as err:  # zip readers raise many types; any means an unusable file
             raise CorruptCheckpoint(f"{type(err).__name__}: {err}") from None
         variables = _optimizer_variables(trainer.optimizers)
         mismatch = set(arrays) != set(variables) or any(
@@ -221,18 +270,18 @@ class CheckpointManager:
 
 
 class Checkpointer(Callback):
-    """Checkpoints every ``train.checkpoint_every`` epochs and after the last one; handles Ctrl-C.
+    """Checkpoints every ``train.checkpoint_every`` epochs and after the last one; stops on a signal.
 
-    While :meth:`catching_interrupts` is active, the first SIGINT asks training to stop: after the
-    step running now finishes, a checkpoint is written and :class:`TrainingInterrupted` raised with
-    a one-line message saying how to resume. A second SIGINT stops at once (``KeyboardInterrupt``).
+    Inside :func:`genkit.signals.deferred` (a run directory's writing block), the first SIGINT or
+    SIGTERM asks training to stop: after the step running now finishes, a checkpoint is written and
+    :class:`TrainingInterrupted` raised with a one-line message saying how to resume. A second
+    signal stops at once.
     """
 
     def __init__(self, manager: CheckpointManager, run_dir: str | Path):
         self.manager = manager
         self.run_dir = Path(run_dir)
         self.trainer: Trainer | None = None
-        self.interrupt_requested = False
 
     def on_train_begin(self, trainer: Any) -> None:
         self.trainer = trainer
@@ -243,7 +292,7 @@ class Checkpointer(Callback):
         return self.trainer
 
     def on_step_end(self, step: int, loss: float | None) -> None:
-        if self.interrupt_requested:
+        if signals.requested() is not None:
             trainer = self._trainer()
             self._stop(self.manager.save(trainer, trainer.progress))
 
@@ -253,28 +302,12 @@ class Checkpointer(Callback):
         saved = None
         if epoch % settings.checkpoint_every == 0 or epoch == settings.epochs:
             saved = self.manager.save(trainer)
-        if self.interrupt_requested:
+        if signals.requested() is not None:
             self._stop(saved or self.manager.save(trainer))
 
     def _stop(self, path: Path) -> None:
+        signum = signals.take()
         raise TrainingInterrupted(
-            f"interrupted: checkpoint {path.name} written; resume with: genkit resume {self.run_dir}"
+            f"interrupted: checkpoint {path.name} written; resume with: genkit resume {self.run_dir}",
+            signum or signal.SIGINT,
         )
-
-    @contextlib.contextmanager
-    def catching_interrupts(self) -> Iterator[None]:
-        """Route SIGINT to a graceful stop while the block runs (main thread only; restored after)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def request_stop(signum: int, frame: Any) -> None:
-            if self.interrupt_requested:
-                raise KeyboardInterrupt
-            self.interrupt_requested = True
-
-        previous = signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)

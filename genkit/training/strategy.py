@@ -23,6 +23,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from genkit.errors import GenkitError, SpecError
+
 #: Values of ``train.distribute``.
 KINDS = ("none", "mirrored", "multi_worker", "tpu")
 
@@ -37,7 +39,13 @@ def start_multi_worker() -> None:
     first, and ``make_strategy("multi_worker")`` returns the strategy made here.
     """
     global _multi_worker
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        cluster = config.get("cluster", {}) if isinstance(config, dict) else None
+    except ValueError as err:
+        raise GenkitError(f"the TF_CONFIG environment variable is not valid JSON: {err}") from None
+    if not isinstance(cluster, dict):
+        raise GenkitError("the TF_CONFIG environment variable must be a JSON object with a 'cluster' mapping")
     if _multi_worker is None and (cluster.get("worker") or cluster.get("chief")):
         _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -60,9 +68,13 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
         start_multi_worker()
         return _multi_worker or tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as err:
+            raise SpecError(f"'tpu' needs a TPU, and none was found ({str(err).strip() or type(err).__name__}); "
+                            "use 'none' or 'mirrored' on this machine", "train.distribute") from None
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"unknown train.distribute {kind!r}; choose one of {', '.join(KINDS)}")
 

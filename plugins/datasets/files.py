@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genkit import ArrayData, Dataset, GenkitError
+from genkit import ArrayData, Dataset, GenkitError, path_problem
 
 
 class _KeyedFile(Dataset):
@@ -34,8 +34,11 @@ class _KeyedFile(Dataset):
         images_key, labels_key = self.keys[split]
         if images_key is None:
             raise GenkitError(f"{self.path}: no {split} split is configured (set data.test_images)")
-        if not self.path.is_file():
+        problem = path_problem(self.path)
+        if problem == "not found":
             raise GenkitError(f"data file not found: {self.path} (data.path)")
+        if problem:
+            raise GenkitError(f"data file {self.path} (data.path) cannot be read as a {self.suffix} file: {problem}")
         try:
             with self._open() as arrays:
                 available = sorted(arrays.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from genkit_plugins.datasets import check_generated
 
 from genkit import ArrayData, Dataset
 
@@ -158,6 +159,7 @@ class Shapes(Dataset):
                  rotate: bool = True, centred: bool = False):
         if size < 8:
             raise ValueError(f"size must be at least 8 pixels, got {size}")
+        check_generated("shapes", n_train, n_test, seed, size * size)
         self.size, self.n_train, self.n_test, self.seed = size, n_train, n_test, seed
         self.rotate, self.centred = rotate, centred
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from genkit_plugins.datasets import check_generated
 
 from genkit import ArrayData, Dataset
 
@@ -57,6 +58,9 @@ class Toy2D(Dataset):
         noise: float = 0.1,
         seed: int = 0,
     ):
+        check_generated("toy2d", n_train, n_test, seed, 2)
+        if noise < 0:
+            raise ValueError(f"noise must be 0 or more, got {noise}")
         self.shape, self.n_train, self.n_test, self.noise, self.seed = shape, n_train, n_test, noise, seed
 
     def load(self, split: str = "train") -> ArrayData:

@@ -23,6 +23,24 @@ def main() -> None:
     np.savez(HERE / "labels_mismatch.npz", x_train=good, y_train=np.zeros(7, np.int64))
     np.savez(HERE / "small.npz", x_train=good)  # valid: 20 examples of 4 values in [0, 1]
     (HERE / "not_npz.npz").write_text("this is a text file, not an npz archive\n")
+    # labels wrong in one way each (x_train is valid)
+    classes = np.arange(20) % 2
+    np.savez(HERE / "labels_nan.npz", x_train=good, y_train=np.where(classes == 1, 1.0, np.nan))
+    np.savez(HERE / "labels_text.npz", x_train=good, y_train=np.array(["cat", "dog"] * 10))
+    np.savez(HERE / "labels_fraction.npz", x_train=good, y_train=classes + 0.5)
+    np.savez(HERE / "labels_huge.npz", x_train=good, y_train=classes * 10**12)
+    np.savez(HERE / "labels_negative.npz", x_train=good, y_train=classes - 5)
+    np.savez(HERE / "labels_3d.npz", x_train=good, y_train=np.zeros((20, 2, 2)))
+    np.savez(HERE / "labels_inf_vectors.npz", x_train=good, y_train=np.full((20, 3), np.inf))
+    np.savez(HERE / "labels_unlabelled.npz", x_train=good, y_train=np.where(classes == 1, 1, -1))
+    # values whose storage or range does not fit
+    np.savez(HERE / "objects.npz", x_train=np.array([[{"a": 1}]] * 20, dtype=object))  # a pickle inside
+    np.savez(HERE / "complex.npz", x_train=good.astype(np.complex64))
+    np.savez(HERE / "beyond_float32.npz", x_train=good.astype(np.float64) * 1e39)
+    np.savez(HERE / "no_features.npz", x_train=np.zeros((20, 0), np.float32))
+    np.savez(HERE / "levels_as_floats.npz", x_train=np.round(good * 255).astype(np.float32))  # 8-bit levels, not [0, 1]
+    np.savez(HERE / "levels_as_int64.npz", x_train=np.round(good * 255).astype(np.int64))
+    np.savez(HERE / "negative.npz", x_train=good - 0.5)  # values in [-0.5, 0.5]
 
 
 if __name__ == "__main__":
