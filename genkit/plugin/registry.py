@@ -44,7 +44,7 @@ KINDS: dict[str, str] = {
 }
 
 #: The distribution whose plugins win a name clash.
-BUILTIN_DISTRIBUTION = "genkit"
+BUILTIN_DISTRIBUTION = "tf-genkit"
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ from genkit.runs.pictures import save_pictures
 from genkit.runs.samplers import fit_sampler, save_sampler
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
-from genkit.training.callbacks import Progress
+from genkit.training.callbacks import LogFormat, epoch_reporter
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.training.strategy import make_strategy, start_multi_worker
 from genkit.training.trainer import Trainer
@@ -85,8 +85,13 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    log_format: LogFormat = "auto",
 ) -> RunResult:
     """Validate the spec, load data, build, train; write a run directory when ``out`` is given.
+
+    With ``progress``, epochs are reported on standard output in ``log_format``: ``rich`` (a
+    progress bar), ``plain`` (fixed-column lines), ``json`` (JSON lines), or ``auto`` (rich on a
+    terminal, else plain).
 
     With a run directory, checkpoints are written as the spec's ``train`` says and Ctrl-C stops
     cleanly (:class:`~genkit.errors.TrainingInterrupted`); ``resume`` continues the run in ``out``
@@ -115,7 +120,7 @@ def train(
             loggers.append(TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples))
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
-        loggers.append(Progress(spec.train.epochs, steps))
+        loggers.append(epoch_reporter(log_format, spec.train.epochs, steps))
     with model.distribute_strategy.scope():  # the trainer's optimizers and steps follow the model's strategy
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
         if checkpointer is None or metrics is None:
