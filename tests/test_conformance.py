@@ -96,7 +96,7 @@ def test_every_built_in_plugin_is_checked(kind):
     built_in = {entry.name for entry in registry(kind).entries() if entry.origin == "genkit"}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
-        checked |= {"npz", "h5"}  # checked on temporary files below
+        checked |= {"npz", "h5", "mnist"}  # checked on temporary files below
     if kind == "prior":
         checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
     assert built_in == checked
@@ -111,6 +111,9 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
         handle["x_train"], handle["y_train"], handle["x_test"] = images, np.arange(6), images[:2]
     for kind in ("npz", "h5"):
         check_dataset(registry("dataset").get(kind).obj, {"path": str(tmp_path / f"tiny.{kind}"), "labels": "y_train"})
+    from fake_mnist import write_fake_mnist
+
+    check_dataset(registry("dataset").get("mnist").obj, {"path": str(write_fake_mnist(tmp_path, 20, 10))})
 
 
 # --- unusual but valid plugins pass -------------------------------------------------------------

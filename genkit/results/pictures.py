@@ -236,23 +236,32 @@ def wants_log_scale(values: Sequence[float]) -> bool:
     return bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > LOG_RANGE)
 
 
-def save_loss_curves(path: str | Path, history: list[dict[str, float]]) -> None:
-    """One panel per training metric (loss and its terms), training and validation curves together,
-    :data:`CURVE_COLUMNS` panels a row; a panel whose values span a wide positive range is log-scaled."""
+def save_loss_curves(path: str | Path, runs: dict[str, list[dict[str, float]]]) -> None:
+    """One panel per training metric (loss and its terms), :data:`CURVE_COLUMNS` panels a row; in each,
+    every run's training curve (solid) and validation curve (dashed) in that run's colour.
+
+    ``runs`` maps a run's name to its per-epoch history (one run under the name ``""`` for a
+    single run's picture). A panel whose values span a wide positive range is log-scaled.
+    """
     skip = {"epoch", "step", "seconds", "examples_per_second", "skipped_steps"}
-    names = [k for k in history[0] if k not in skip and not k.startswith("val_")]
+    names = list(dict.fromkeys(k for history in runs.values() for row in history for k in row
+                               if k not in skip and not k.startswith("val_")))
     columns = min(CURVE_COLUMNS, len(names))
     rows = math.ceil(len(names) / columns)
-    figure = _figure(4 * columns, 3 * rows)
-    epochs = [row["epoch"] for row in history]
+    figure = _figure(4.2 * columns, 3.1 * rows)
     for index, name in enumerate(names, start=1):
         axes = figure.add_subplot(rows, columns, index)
-        curves = {"train": [row.get(name, math.nan) for row in history]}
-        if any(f"val_{name}" in row for row in history):
-            curves["validation"] = [row.get(f"val_{name}", math.nan) for row in history]
-        for label, values in curves.items():
-            axes.plot(epochs, values, label=label, marker="." if len(epochs) < 30 else None)
-        logarithmic = wants_log_scale([v for values in curves.values() for v in values])
+        plotted: list[float] = []
+        for number, (run, history) in enumerate(runs.items()):
+            epochs = [row["epoch"] for row in history]
+            for key, style, part in ((name, "-", "train"), (f"val_{name}", "--", "validation")):
+                values = [row.get(key, math.nan) for row in history]
+                if all(math.isnan(v) for v in values):
+                    continue
+                axes.plot(epochs, values, style, color=f"C{number % 10}", label=f"{run} {part}".strip(),
+                          marker="." if len(epochs) < 30 else None)
+                plotted += values
+        logarithmic = wants_log_scale(plotted)
         if logarithmic:
             axes.set_yscale("log")
         axes.set_title(name + (" (log scale)" if logarithmic else ""))

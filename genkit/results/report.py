@@ -141,7 +141,7 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
     pictures.save_latent_activity(target("activity"), variances, ACTIVE_UNIT_THRESHOLD, per_dimension_kl(model, x))
 
     if history:
-        pictures.save_loss_curves(target("loss"), history)
+        pictures.save_loss_curves(target("loss"), {"": history})
 
     if is_conditional(model) and labels is not None:
         classes = np.unique(labels)
@@ -163,7 +163,8 @@ def class_by_style_rows(model: Any, classes: np.ndarray, styles: int = 10, seed:
     return [sample_images(model, styles, int(label), seed) for label in classes]
 
 
-def _data_uri(path: Path) -> str:
+def data_uri(path: Path) -> str:
+    """A PNG file as a ``data:`` URI, so a page shows it without any other file."""
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
@@ -191,9 +192,14 @@ figcaption { font-size: 0.9em; color: #555; max-width: 500px; }
 _SUMMARISED = ("epoch", "step", "seconds", "examples_per_second")
 
 
+def training_seconds(history: list[dict[str, float]]) -> float:
+    """The wall time of training: the sum of its epochs' ``seconds`` (compilation included)."""
+    return float(sum(row.get("seconds", 0.0) for row in history))
+
+
 def training_summary(history: list[dict[str, float]]) -> str:
     """One sentence on how training went: epochs, steps, wall time and throughput."""
-    seconds = sum(row.get("seconds", 0.0) for row in history)
+    seconds = training_seconds(history)
     rates = [row["examples_per_second"] for row in history if "examples_per_second" in row]
     minutes, rest = divmod(seconds, 60)
     duration = f"{int(minutes)} min {rest:.0f} s" if minutes else f"{seconds:.1f} s"
@@ -216,7 +222,7 @@ def render_report(title: str, subtitle: str, evaluation: dict[str, Any], history
                      _table(last, describe_rows=False)]
     sections.append("<h2>Pictures</h2>")
     for caption, path in figures:
-        sections.append(f'<figure><img alt="{html.escape(path.stem)}" src="{_data_uri(path)}">'
+        sections.append(f'<figure><img alt="{html.escape(path.stem)}" src="{data_uri(path)}">'
                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     sections += ["<h2>Spec</h2>", f"<pre>{html.escape(spec_text)}</pre>"]
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>genkit report: "

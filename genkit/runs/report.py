@@ -6,6 +6,7 @@ import csv
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from genkit.assembly.data import load_split
 from genkit.errors import GenkitError
@@ -34,6 +35,12 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
 REPORT_K = 100
 
 
+def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``metrics_eval.json`` (None if it has not been evaluated)."""
+    path = run_dir / EVAL_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int = 0, progress: bool = True) -> Path:
     """Write ``report.html`` (default: in the run directory) with the run's evaluation, training summary,
     pictures and spec; return its path.
@@ -52,10 +59,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int =
     except GenkitError:  # a dataset without a test split: draw the pictures from the training data
         split = "train"
         arrays = load_split(spec, split)
-    evaluation_file = run_dir / EVAL_FILE
-    if evaluation_file.is_file():
-        evaluation = json.loads(evaluation_file.read_text())
-    else:
+    evaluation = read_evaluation(run_dir)
+    if evaluation is None:
         evaluation = evaluate(run_dir, split=split, k=REPORT_K, seed=seed, progress=progress, write=out is None)
     history = read_history(run_dir)
     subtitle = (f"{run_dir.resolve()} · model '{spec.model}', latent dimension {model.latent_dim}, "
