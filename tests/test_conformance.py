@@ -20,7 +20,7 @@ from genkit.plugin.heads import Likelihood, Posterior
 from genkit.plugin.networks import Encoder
 from genkit.plugin.phase import Phase
 from genkit.plugin.prior import Prior
-from genkit.plugin.registry import KINDS, registry
+from genkit.plugin.registry import BUILTIN_DISTRIBUTION, KINDS, registry
 from genkit.spec.resolve import resolve
 from genkit.testing import (
     CHECKS,
@@ -93,7 +93,7 @@ def test_built_in_plugin_passes_the_conformance_suite(kind, name, args, options)
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder", "posterior", "likelihood", "prior", "divergence", "dataset"])
 def test_every_built_in_plugin_is_checked(kind):
-    built_in = {entry.name for entry in registry(kind).entries() if entry.origin == "genkit"}
+    built_in = {entry.name for entry in registry(kind).entries() if entry.origin == BUILTIN_DISTRIBUTION}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
         checked |= {"npz", "h5", "mnist"}  # checked on temporary files below
