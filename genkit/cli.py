@@ -168,6 +168,7 @@ def validate(spec_file: str, show: bool) -> None:
 def list_components(kind: str | None) -> None:
     """Print registered components (of KIND, or all) with their arguments and summaries."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from genkit.errors import GenkitError
@@ -187,7 +188,8 @@ def list_components(kind: str | None) -> None:
             table.add_column(column, overflow="fold")
         for entry in registry(name).entries():
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
-            table.add_row(entry.name, arguments, entry.summary, entry.origin)
+            # docstrings are text, not rich markup: "[style, softmax(logits)]" is shown as written
+            table.add_row(*(escape(cell) for cell in (entry.name, arguments, entry.summary, entry.origin)))
         console.print(table)
 
 
