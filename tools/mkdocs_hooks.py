@@ -47,7 +47,7 @@ def spec_reference() -> str:
     """Markdown for every registered component, kind by kind, and the spec's own keys."""
     from genkit.plugin.registry import KINDS, registry
     from genkit.plugin.signature import spec_arguments
-    from genkit.spec.presets import PRESETS
+    from genkit.spec.presets import COMPONENT_KEYS, OPTIONAL_COMPONENT_KEYS, PRESETS
     from genkit.spec.schema import DataOptions, TrainSpec
 
     out = [
@@ -60,9 +60,11 @@ def spec_reference() -> str:
         "## Top-level keys",
         "",
         "`name` (str, default `run`), `model` (a preset: " + ", ".join(f"`{p}`" for p in PRESETS) + "), "
-        "`latent_dim` (positive int, required), `conditional` (bool, default false), `data`, one key per "
-        "component kind below (`encoder`, `decoder`, `posterior`, `likelihood`, `prior`, `divergence`), "
-        "and `train`.",
+        "`latent_dim` (positive int) or `latent_shape` (a list, for a grid of codes: one of the two is "
+        "required), `conditional` (bool; the preset decides when left out), `data`, one key per component "
+        "kind below (" + ", ".join(f"`{key}`" for key in COMPONENT_KEYS) + "; `"
+        + "`, `".join(OPTIONAL_COMPONENT_KEYS) + "` may be null), and `train` (whose `callbacks` list "
+        "holds the callbacks below).",
         "",
         "### `train`",
         "",
