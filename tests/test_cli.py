@@ -105,6 +105,8 @@ def test_list_shows_every_kind_with_arguments_and_summaries():
     prior = invoke("list", "prior").output
     assert "standard_normal" in prior and "Isotropic standard normal" in prior and "encoders" not in prior
     assert "beta: float = 1.0" in invoke("list", "divergences").output
+    assert "Deterministic code ``[style, softmax(logits)]``: the last ``classes`` encoder outputs are the" in \
+        invoke("list", "posterior").output  # a docstring is text, not rich markup; its first paragraph joined
     bad = invoke("list", "priorz")
     assert bad.exit_code == 2 and "kinds are: encoder" in bad.output
 

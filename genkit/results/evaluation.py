@@ -163,8 +163,10 @@ def _posterior_summaries(
     return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
 
 
-def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, batch_size: int = 500) -> np.ndarray | None:
-    """The mean over ``x`` of KL(q(z_d|x) || p(z_d)) for each latent dimension d, in nats.
+def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, labels: np.ndarray | None = None,
+                     batch_size: int = 500) -> np.ndarray | None:
+    """The mean over ``x`` of KL(q(z_d|x) || p(z_d)) for each latent dimension d, in nats (a
+    conditional model's posterior q(z|x, y) takes the examples' ``labels``).
 
     Defined when the posterior and an unconditional prior both factorise over the dimensions
     (``tfd.Independent`` of one-dimensional distributions, e.g. a diagonal Gaussian against
@@ -178,7 +180,8 @@ def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, batch_size: in
         return None
     sums = np.zeros(model.latent_dim)
     for start in range(0, len(x), batch_size):
-        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]))
+        condition = None if labels is None else model.condition_of(labels[start : start + batch_size])
+        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]), condition)
         if not isinstance(q, tfd.Independent):
             return None
         try:

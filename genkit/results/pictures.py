@@ -97,15 +97,15 @@ def save_grid(path: str | Path, cells: np.ndarray, title: str = "", row_labels: 
     else:
         figure.figimage(grid, xo=left, yo=4, origin="upper")
 
-    def text(x: float, y: float, label: str, size: int = 9, **options: str) -> None:  # pixels from the top left
-        figure.text(x / width, 1.0 - y / height, label, fontsize=size, **options)
+    def text(x: float, y: float, label: str, ha: str, va: str, size: int = 9) -> None:  # pixels from the top left
+        figure.text(x / width, 1.0 - y / height, label, fontsize=size, ha=ha, va=va)
 
     if title:
-        text(4, 4, title, size=11, va="top", ha="left")
+        text(4, 4, title, "left", "top", size=11)
     for col, label in zip(range(columns), column_labels, strict=False):
-        text(left + lefts[col] + w / 2, top - 3, label, ha="center", va="bottom")
+        text(left + lefts[col] + w / 2, top - 3, label, "center", "bottom")
     for r, label in zip(range(rows), row_labels, strict=False):
-        text(left - 4, top + tops[r] + h / 2, label, ha="right", va="center")
+        text(left - 4, top + tops[r] + h / 2, label, "right", "center")
     figure.savefig(path, dpi=DPI)
 
 

@@ -88,12 +88,25 @@ def _pairs(arrays: ArrayData, n: int) -> list[tuple[int, int]]:
 
 def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str | Path,
                   history: list[dict[str, float]] | None = None, seed: int = 0) -> dict[str, Path]:
-    """Write every picture that applies to ``model`` and ``arrays`` into ``out_dir``; name -> file."""
+    """Write every picture that applies to ``model`` and ``arrays`` into ``out_dir``; name -> file.
+
+    A conditional model encodes and decodes each example with its own label (unlabelled examples,
+    label -1, are left out); a row of decoded codes keeps the label of the example it starts from.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    x = evaluation_inputs(model, arrays.x[:2000], seed)
+    if model.conditional and arrays.y is not None and arrays.y.ndim == 1:
+        arrays = arrays.subset(np.flatnonzero(arrays.y >= 0))
+    arrays = arrays.subset(np.arange(min(2000, len(arrays))))
+    x = evaluation_inputs(model, arrays.x, seed)
+    y = arrays.y if model.conditional else None
     shown = x[:32] if pictures.is_image(model.data_shape) else x
-    codes = model.encode(x)
+
+    def labels_of(index: int, n: int) -> np.ndarray | None:
+        """Example ``index``'s label for ``n`` decoded codes (None for an unconditional model)."""
+        return None if y is None else np.repeat(y[index : index + 1], n, axis=0)
+
+    codes = model.encode(x, y)
     low, high = np.quantile(codes, QUANTILES, axis=0)
     written: dict[str, Path] = {}
 
@@ -102,9 +115,11 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
         return written[name]
 
     if model.prior is not None:
-        pictures.save_samples(target("samples"), model.sample(64 if pictures.is_image(model.data_shape) else 1000,
+        n = 64 if pictures.is_image(model.data_shape) else 1000
+        pictures.save_samples(target("samples"), model.sample(n, None if y is None else np.resize(y, (n, *y.shape[1:])),
                                                               seed=seed), x)
-    pictures.save_reconstructions(target("reconstructions"), shown, model.reconstruct(shown))
+    pictures.save_reconstructions(target("reconstructions"), shown,
+                                  model.reconstruct(shown, None if y is None else y[: len(shown)]))
 
     _, variances = active_units(codes)
     order = np.argsort(-variances)[:TRAVERSAL_DIMS]
@@ -113,15 +128,15 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
         values = np.quantile(codes[:, dim], TRAVERSAL_LEVELS)
         sweep = np.repeat(codes[:1], STEPS, axis=0)
         sweep[:, dim] = values
-        rows.append(model.decode(sweep))
+        rows.append(model.decode(sweep, labels_of(0, STEPS)))
         names.append(f"z{dim} {values[0]:.2g}..{values[-1]:.2g}")
     pictures.save_rows(target("traversal"), rows, "latent traversal (quantiles of each dimension's codes)", x,
                        row_labels=names, column_labels=[f"{level:.0%}" for level in TRAVERSAL_LEVELS])
 
     pairs = _pairs(arrays, 4)
     if pairs:
-        rows = [np.concatenate([x[a : a + 1], model.decode(_sweep(codes[a], codes[b], STEPS)), x[b : b + 1]])
-                for a, b in pairs]
+        rows = [np.concatenate([x[a : a + 1], model.decode(_sweep(codes[a], codes[b], STEPS), labels_of(a, STEPS)),
+                                x[b : b + 1]]) for a, b in pairs]
         steps = [f"{t:.2g}" for t in np.linspace(0.0, 1.0, STEPS)]
         pictures.save_rows(target("interpolation"), rows, "interpolations between two inputs", x,
                            row_labels=[f"pair {i + 1}" for i in range(len(pairs))],
@@ -129,7 +144,7 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
 
     if model.latent_dim == 2:
         grid_x, grid_y = np.linspace(low[0], high[0], 15), np.linspace(high[1], low[1], 15)
-        rows = [model.decode(np.stack([grid_x, np.full(15, value)], axis=1)) for value in grid_y]
+        rows = [model.decode(np.stack([grid_x, np.full(15, value)], axis=1), labels_of(0, 15)) for value in grid_y]
         pictures.save_rows(target("manifold"), rows, "decoded latent grid (z0 across, z1 down)", x,
                            row_labels=[f"{value:.2g}" for value in grid_y],
                            column_labels=[f"{value:.2g}" for value in grid_x])
@@ -138,7 +153,7 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
     title = "posterior means" + (" (first two principal components)" if model.latent_dim > 2 else "")
     pictures.save_latent_scatter(target("latent"), pca_2d(codes), labels, arrays.class_names, title)
 
-    pictures.save_latent_activity(target("activity"), variances, ACTIVE_UNIT_THRESHOLD, per_dimension_kl(model, x))
+    pictures.save_latent_activity(target("activity"), variances, ACTIVE_UNIT_THRESHOLD, per_dimension_kl(model, x, y))
 
     if history:
         pictures.save_loss_curves(target("loss"), {"": history})
@@ -208,14 +223,17 @@ def training_summary(history: list[dict[str, float]]) -> str:
     return f"{len(history)} epochs{steps} in {duration} of training{rate}."
 
 
-def render_report(title: str, subtitle: str, evaluation: dict[str, Any], history: list[dict[str, float]],
+def render_report(title: str, subtitle: str, evaluation: dict[str, Any] | str, history: list[dict[str, float]],
                   figures: list[tuple[str, Path]], spec_text: str) -> str:
-    """The HTML of a report: the evaluation, a training summary with the last epoch's metrics, the
-    pictures (inlined as data URIs, so the file opens offline) and the spec; each shown once."""
-    split = evaluation.get("split", "given")
-    sections = [f"<h1>genkit run: {html.escape(title)}</h1>", f"<p>{html.escape(subtitle)}</p>",
-                f"<h2>Evaluation ({html.escape(str(split))} split)</h2>",
-                _table({k: v for k, v in evaluation.items() if k != "split"}, describe_rows=True)]
+    """The HTML of a report: the evaluation (its metrics, or why there are none), a training summary
+    with the last epoch's metrics, the pictures (inlined as data URIs, so the file opens offline)
+    and the spec; each shown once."""
+    sections = [f"<h1>genkit run: {html.escape(title)}</h1>", f"<p>{html.escape(subtitle)}</p>"]
+    if isinstance(evaluation, str):
+        sections += ["<h2>Evaluation</h2>", f"<p>Not evaluated: {html.escape(evaluation)}</p>"]
+    else:
+        sections += [f"<h2>Evaluation ({html.escape(str(evaluation.get('split', 'given')))} split)</h2>",
+                     _table({k: v for k, v in evaluation.items() if k != "split"}, describe_rows=True)]
     if history:
         last = {k: v for k, v in history[-1].items() if k not in _SUMMARISED}
         sections += ["<h2>Training</h2>", f"<p>{html.escape(training_summary(history))} The last epoch:</p>",

@@ -46,7 +46,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int =
     pictures and spec; return its path.
 
     The evaluation is ``metrics_eval.json``; a run without one is evaluated first (k =
-    :data:`REPORT_K`, with a progress bar unless ``progress`` is false) and the file written. The
+    :data:`REPORT_K`, with a progress bar unless ``progress`` is false) and the file written; a
+    run that cannot be evaluated gets a report that says why. The
     pictures go to ``RUN_DIR/pictures``, or with ``out`` to a temporary folder (they are inlined in
     the page either way), so a report written elsewhere leaves the run directory as it was.
     """
@@ -59,9 +60,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int =
     except GenkitError:  # a dataset without a test split: draw the pictures from the training data
         split = "train"
         arrays = load_split(spec, split)
-    evaluation = read_evaluation(run_dir)
+    evaluation: dict[str, Any] | str | None = read_evaluation(run_dir)
     if evaluation is None:
-        evaluation = evaluate(run_dir, split=split, k=REPORT_K, seed=seed, progress=progress, write=out is None)
+        try:
+            evaluation = evaluate(run_dir, split=split, k=REPORT_K, seed=seed, progress=progress, write=out is None)
+        except GenkitError as err:  # e.g. a conditional model, which evaluation cannot handle yet
+            evaluation = str(err)
     history = read_history(run_dir)
     subtitle = (f"{run_dir.resolve()} · model '{spec.model}', latent dimension {model.latent_dim}, "
                 f"{model.count_params():,} parameters")
