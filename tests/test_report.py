@@ -85,6 +85,11 @@ def test_evaluate_cli_on_other_data(run_dir, tmp_path):
     (tmp_path / "bigger.yaml").write_text(yaml.safe_dump(other))
     result = CliRunner().invoke(main, ["evaluate", str(run_dir), "--data", str(tmp_path / "bigger.yaml")])
     assert result.exit_code == 2 and "shape (16, 16, 1)" in result.output
+    before = (run_dir / "metrics_eval.json").read_text()
+    result = CliRunner().invoke(main, ["evaluate", str(run_dir), "-k", "2", "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text())["examples"] == 100  # the run's own test split
+    assert (run_dir / "metrics_eval.json").read_text() == before  # --out leaves the run's file alone
 
 
 def test_evaluate_is_reproducible(run_dir):
@@ -352,3 +357,16 @@ def test_a_real_conditional_model_is_recognised_and_samples_its_class(tiny_vae):
     np.testing.assert_allclose(twos, model.decode(model.sample_latent(3, seed=1), labels=2), rtol=1e-5)
     rows = class_by_style_rows(model, np.array([0, 1]), styles=3, seed=0)
     assert not np.allclose(rows[0], rows[1])  # the class changes the picture for the same styles
+
+
+def test_pictures_of_a_conditional_model_decode_with_each_examples_label(tiny_vae, tmp_path):
+    """Every picture is drawn (each example encoded with its label), and the class grid has a row per class."""
+    from genkit.assembly.data import load_split
+
+    tiny_vae["conditional"] = True
+    spec = genkit.load_spec(tiny_vae)
+    arrays = load_split(spec, "test")
+    made = make_pictures(genkit.build(spec), arrays, tmp_path)
+    assert set(made) == {"samples", "reconstructions", "traversal", "interpolation", "manifold", "latent",
+                         "activity", "class_grid"}
+    assert Image.open(made["class_grid"]).size[1] == grid_height(4, column_labels=True)  # four shape classes

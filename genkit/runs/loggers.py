@@ -159,7 +159,7 @@ class MLflowLog(Callback):
     Args:
         tracking_uri: where MLflow stores runs: a folder, ``sqlite:///FILE`` or a server address.
         experiment: the MLflow experiment (created when missing).
-        run_name: the MLflow run's name (default: the run directory's name, else the spec's train seed).
+        run_name: the MLflow run's name (default: the run directory's name, else one MLflow makes up).
         pictures: log the pictures at the end of training.
     """
 
