@@ -32,6 +32,8 @@ _EXPORTS: dict[str, str] = {
     "load": "genkit.runs.load",
     "RunResult": "genkit.runs.train",
     "evaluate": "genkit.runs.evaluate",
+    "compare": "genkit.runs.compare",
+    "Comparison": "genkit.runs.compare",
     "export": "genkit.runs.export",
     "GenerativeAutoencoder": "genkit.assembly.model",
     # component contracts (plugin base classes)
@@ -84,6 +86,7 @@ __all__ = [
     "ArrayData",
     "Batch",
     "Callback",
+    "Comparison",
     "Context",
     "Corruption",
     "DataOptions",
@@ -115,6 +118,7 @@ __all__ = [
     "__version__",
     "build",
     "check_memory",
+    "compare",
     "evaluate",
     "export",
     "import_plugins",
@@ -172,6 +176,7 @@ if TYPE_CHECKING:
     )
     from genkit.plugin.sampler import Sampler
     from genkit.plugin.surface import Batch, ModelSurface, Terms
+    from genkit.runs.compare import Comparison, compare
     from genkit.runs.evaluate import evaluate
     from genkit.runs.export import export
     from genkit.runs.load import load

@@ -1,4 +1,10 @@
-"""The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, new-plugin.
+"""The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, compare, export,
+new-plugin.
+
+Every command that writes takes ``--out`` for where; an output you name that already exists is
+refused unless ``--overwrite`` (the same flag, meaning the same, on every command). A run
+directory's own derived files (``metrics_eval.json``, ``report.html``, ``sample.png``) are
+refreshed in place when no ``--out`` is given.
 
 A user's mistake (any :class:`GenkitError`, and a wrong option or argument) prints one paragraph
 on stderr and exits with 2; no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for
@@ -39,6 +45,26 @@ MAX_PICTURE = 10_000
 
 #: Set to anything but empty or 0, the environment variable that turns on ``--debug``.
 DEBUG_VARIABLE = "GENKIT_DEBUG"
+
+
+#: The help of ``--overwrite``, word for word the same on every command that has it.
+OVERWRITE_HELP = "Replace an existing output; without this flag an existing, non-empty output is refused."
+
+overwrite_option = click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+log_format_option = click.option(
+    "--log-format", type=click.Choice(["auto", "rich", "plain", "json"]), default="auto", show_default=True,
+    help="How epochs are reported: rich (progress bar), plain (one fixed-column line per epoch), json (one "
+    "object per line, for programs); auto is rich on a terminal and plain otherwise.",
+)
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file or non-empty directory at ``path`` unless ``overwrite``."""
+    from genkit.errors import GenkitError
+
+    taken = path.is_file() or (path.is_dir() and any(path.iterdir()))
+    if taken and not overwrite:
+        raise GenkitError(f"{path} already exists; choose another --out or pass --overwrite")
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings API
@@ -133,7 +159,7 @@ class _Genkit(click.Group):
 
 
 @click.group(cls=_Genkit, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="genkit")
+@click.version_option(package_name="tf-genkit")
 @click.option(
     "--import", "imports", multiple=True, metavar="MODULE_OR_FILE",
     help="Import a module (by name) or a .py file (by path) that registers plugins with genkit.register, "
@@ -155,8 +181,9 @@ def main(imports: tuple[str, ...], debug: bool) -> None:
               help="Replace an existing run directory, once the new run has finished (until then it is kept).")
 @click.option("--resume", is_flag=True, help="Continue the run in the run directory from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+@log_format_option
 @_user_errors
-def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: bool) -> None:
+def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: bool, log_format: str) -> None:
     """Train the model SPEC_FILE describes and write a run directory."""
     from genkit.errors import GenkitError
     from genkit.runs.layout import default_run_dir
@@ -167,14 +194,15 @@ def run(spec_file: str, out: str | None, overwrite: bool, resume: bool, quiet: b
         raise GenkitError("--resume continues a run and --overwrite replaces it; pass one of them")
     start_multi_worker()  # a TF_CONFIG cluster must be joined before spec validation runs TensorFlow
     spec = load_spec(spec_file)
-    _train_and_report(spec, Path(out) if out else default_run_dir(spec.name), overwrite, resume, quiet)
+    _train_and_report(spec, Path(out) if out else default_run_dir(spec.name), overwrite, resume, quiet, log_format)
 
 
 @main.command()
 @click.argument("run_dir", type=SafePath(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+@log_format_option
 @_user_errors
-def resume(run_dir: str, quiet: bool) -> None:
+def resume(run_dir: str, quiet: bool, log_format: str) -> None:
     """Continue the training run in RUN_DIR from its last good checkpoint (its own spec.yaml)."""
     from genkit.errors import GenkitError
     from genkit.runs.layout import SPEC_FILE
@@ -184,16 +212,21 @@ def resume(run_dir: str, quiet: bool) -> None:
     if not (Path(run_dir) / SPEC_FILE).is_file():
         raise GenkitError(f"cannot resume {run_dir}: it is not a genkit run directory ({SPEC_FILE} is missing)")
     start_multi_worker()
-    _train_and_report(load_spec(Path(run_dir) / SPEC_FILE), Path(run_dir), False, True, quiet)
+    _train_and_report(load_spec(Path(run_dir) / SPEC_FILE), Path(run_dir), False, True, quiet, log_format)
 
 
-def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, quiet: bool) -> None:
+def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, quiet: bool, log_format: Any) -> None:
     from genkit.runs.train import train
+    from genkit.training.callbacks import format_number, write_json_line
 
-    result = train(spec, out_dir, overwrite=overwrite, resume=resume, progress=not quiet)
-    last = result.history[-1]
-    click.echo(f"done: {result.run_dir} (final loss {last['loss']:.4f}" +
-               (f", validation loss {last['val_loss']:.4f})" if "val_loss" in last else ")"))
+    result = train(spec, out_dir, overwrite=overwrite, resume=resume, progress=not quiet, log_format=log_format)
+    last = {key: value for key, value in result.history[-1].items() if key in ("loss", "val_loss")}
+    if log_format == "json":
+        write_json_line({"event": "done", "run_dir": str(result.run_dir), **last})
+        return
+    shown = ", ".join(f"{'validation loss' if key == 'val_loss' else 'final loss'} {format_number(key, value)}"
+                      for key, value in last.items())
+    click.echo(f"done: {result.run_dir} ({shown})")
 
 
 @main.command()
@@ -222,6 +255,7 @@ def validate(spec_file: str, show: bool) -> None:
 def list_components(kind: str | None) -> None:
     """Print registered components (of KIND, or all) with their arguments and summaries."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from genkit.errors import GenkitError
@@ -241,7 +275,8 @@ def list_components(kind: str | None) -> None:
             table.add_column(column, overflow="fold")
         for entry in registry(name).entries():
             arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
-            table.add_row(entry.name, arguments, entry.summary, entry.origin)
+            # docstrings are text, not rich markup: "[style, softmax(logits)]" is shown as written
+            table.add_row(*(escape(cell) for cell in (entry.name, arguments, entry.summary, entry.origin)))
         console.print(table)
 
 
@@ -256,16 +291,27 @@ def list_components(kind: str | None) -> None:
               help="Examples per batch (memory grows with batch size x samples per pass).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="Seed of the sampling and the test binarization.")
+@click.option("--out", type=SafePath(dir_okay=False),
+              help="JSON file of the metrics (default: RUN_DIR/metrics_eval.json).")
+@overwrite_option
 @_user_errors
-def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
+def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int, out: str | None,
+             overwrite: bool) -> None:
     """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
+    import json
+
     from genkit.results.evaluation import print_metrics
+    from genkit.runs.directory import write_atomic
     from genkit.runs.evaluate import evaluate as evaluate_run
     from genkit.runs.layout import EVAL_FILE
 
-    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
+    if out:
+        refuse_existing(Path(out), overwrite)
+    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed, write=not out)
+    if out:
+        write_atomic(Path(out), json.dumps(results, indent=2) + "\n")
     print_metrics(results, title=f"{run_dir} ({split} split)")
-    click.echo(f"written: {Path(run_dir) / EVAL_FILE}")
+    click.echo(f"written: {out or Path(run_dir) / EVAL_FILE}")
 
 
 @main.command()
@@ -279,8 +325,10 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
 @click.option("--sampler", "sampler", metavar="NAME",
               help="Draw the codes from a latent sampler fitted to the training codes (e.g. gmm): fitted and saved "
               "in RUN_DIR/samplers the first time, reused after (default: the spec's sampler, else the prior).")
+@overwrite_option
 @_user_errors
-def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None, sampler: str | None) -> None:
+def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int | None, sampler: str | None,
+           overwrite: bool) -> None:
     """Draw N samples from the model in RUN_DIR and save them as a picture (or array)."""
     import math
 
@@ -302,6 +350,8 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
     problem = writable_problem(path)
     if problem:
         raise GenkitError(f"cannot write {path}: {problem}")
+    if out:
+        refuse_existing(path, overwrite)
     model = load(run_dir)
     if sampler is not None:
         model.sampler = run_sampler(Path(run_dir), model, sampler)
@@ -320,35 +370,65 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
 
 @main.command()
 @click.argument("run_dir", type=SafePath(file_okay=False))
+@click.option("--out", type=SafePath(dir_okay=False), help="The HTML file (default: RUN_DIR/report.html).")
+@overwrite_option
 @_user_errors
-def report(run_dir: str) -> None:
-    """Write RUN_DIR/report.html: spec, metrics and every picture, in one file that opens offline."""
+def report(run_dir: str, out: str | None, overwrite: bool) -> None:
+    """Write RUN_DIR/report.html: evaluation, training, every picture and the spec, in one file that opens
+    offline. A run not yet evaluated is evaluated first (as genkit evaluate with -k 100)."""
     from genkit.runs.report import write_report
 
-    click.echo(f"written: {write_report(run_dir)}")
+    if out:
+        refuse_existing(Path(out), overwrite)
+    click.echo(f"written: {write_report(run_dir, Path(out) if out else None)}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=SafePath(file_okay=False))
+@click.option("--out", default="compare.html", show_default=True, type=SafePath(dir_okay=False),
+              help="The HTML page.")
+@overwrite_option
+@_user_errors
+def compare(run_dirs: tuple[str, ...], out: str, overwrite: bool) -> None:
+    """Compare runs side by side: final training and evaluation metrics (spec differences highlighted)
+    printed as a table, and an HTML page with their loss curves overlaid."""
+    from genkit.runs.compare import compare as compare_runs
+    from genkit.runs.compare import print_comparison
+
+    refuse_existing(Path(out), overwrite)
+    comparison = compare_runs(run_dirs, out)
+    print_comparison(comparison)
+    click.echo(f"written: {out}")
 
 
 @main.command(name="export")
 @click.argument("run_dir", type=SafePath(file_okay=False))
-@click.argument("out_dir", type=SafePath(file_okay=False))
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUT_DIR.")
+@click.argument("out_dir", required=False, type=SafePath(file_okay=False))
+@click.option("--out", "out", type=SafePath(file_okay=False),
+              help="The SavedModel directory (may also be given as OUT_DIR after RUN_DIR).")
+@overwrite_option
 @_user_errors
-def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
-    """Export the model of RUN_DIR as a TensorFlow SavedModel in OUT_DIR, with serving signatures
+def export_command(run_dir: str, out_dir: str | None, out: str | None, overwrite: bool) -> None:
+    """Export the model of RUN_DIR as a TensorFlow SavedModel in --out (or OUT_DIR), with serving signatures
     encode, decode and sample (for TF Serving or any TensorFlow binding; genkit is not needed to load it)."""
+    from genkit.errors import GenkitError
     from genkit.runs.export import export
     from genkit.runs.load import load
 
+    targets = [path for path in (out_dir, out) if path is not None]
+    if len(targets) != 1:
+        raise GenkitError("give the SavedModel directory once: --out DIR (or as OUT_DIR after RUN_DIR)")
     model = load(run_dir)
-    export(model, out_dir, overwrite=overwrite)
+    export(model, targets[0], overwrite=overwrite)
     names = "encode, decode" + (", sample" if model.can_sample else " (no prior or sampler, so no sample)")
-    click.echo(f"exported: {out_dir} (signatures: {names})")
+    click.echo(f"exported: {targets[0]} (signatures: {names})")
 
 
 @main.command(name="new-plugin")
 @click.argument("name")
 @click.option("--kind", required=True, type=click.Choice(sorted(TEMPLATES)), help="The component kind.")
-@click.option("--dir", "directory", type=SafePath(file_okay=False), help="Output directory (default: ./genkit-NAME).")
+@click.option("--out", "--dir", "directory", type=SafePath(file_okay=False),
+              help="The package directory, which must not exist or be empty (default: ./genkit-NAME).")
 @_user_errors
 def new_plugin_command(name: str, kind: str, directory: str | None) -> None:
     """Write a pip-installable package for a new plugin NAME of --kind: pyproject.toml with the entry

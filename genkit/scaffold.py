@@ -378,9 +378,9 @@ name = "$dist"
 version = "0.1.0"
 description = "$Class: a $kind plugin for genkit"
 requires-python = ">=3.11"
-# genkit (the generative autoencoder toolkit) installed first; the PyPI project named "genkit"
-# is an unrelated package.
-dependencies = ["genkit>=0.1,<0.2"]
+# genkit, the generative autoencoder toolkit, is "tf-genkit" on the package index (import name
+# genkit); the project named "genkit" there is an unrelated package.
+dependencies = ["tf-genkit>=0.1,<0.2"]
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
@@ -462,7 +462,7 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
     dist = "genkit-" + name.replace("_", "-")
     root = Path(directory) if directory is not None else Path(dist)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise GenkitError(f"{root} already exists and is not empty; choose another --dir")
+        raise GenkitError(f"{root} already exists and is not empty; choose another --out")
     template = TEMPLATES[kind]
     path = _SPEC_PATHS.get(kind, (kind,))
     values = {

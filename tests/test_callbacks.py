@@ -119,3 +119,60 @@ def test_csv_and_tensorboard_from_the_spec(tmp_path, tiny_vae):
     tiny_vae["train"]["callbacks"] = [{"type": "csv", "path": "metrics.csv"}]
     with pytest.raises(genkit.SpecError, match="metrics.csv is always written"):
         genkit.train(tiny_vae, tmp_path / "other", progress=False)
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("loss", 123.456, "123.5"), ("loss", 0.0123456, "0.01235"), ("loss", 12345.6, "12346"),
+    ("loss", 1.23456e-5, "1.235e-05"), ("loss", 2.5e7, "2.500e+07"), ("loss", -4.56789, "-4.568"),
+    ("loss", 100.0, "100"), ("seconds", 12.345, "12.3"), ("examples_per_second", 4567.89, "4568"),
+    ("loss", float("nan"), "nan"),
+])
+def test_epoch_values_have_four_significant_digits_and_sensible_timings(name, value, shown):
+    from genkit.training.callbacks import format_number
+
+    assert format_number(name, value) == shown
+
+
+def test_plain_and_json_epoch_logs_off_a_terminal(tiny_vae):
+    """Fixed columns: every line as long as the header, each value ending where its title ends."""
+    import io
+    import json
+
+    from genkit.training.callbacks import EpochLines, JsonLines
+
+    plain, machine = io.StringIO(), io.StringIO()
+    tiny_vae["train"]["epochs"] = 2
+    result = genkit.train(tiny_vae, callbacks=[EpochLines(2, plain), JsonLines(2, machine)], progress=False)
+    header, *lines = plain.getvalue().splitlines()
+    assert len(lines) == 2 and header.split()[:3] == ["epoch", "loss", "reconstruction"] and "ex/s" in header
+    assert all(len(line) == len(header) for line in lines), plain.getvalue()  # one line each, never wrapped
+    ends = [i + 1 for i, (a, b) in enumerate(zip(header, header[1:] + " ", strict=True)) if a != " " and b == " "]
+    for line in lines:
+        assert [i + 1 for i, (a, b) in enumerate(zip(line, line[1:] + " ", strict=True))
+                if a != " " and b == " "] == ends
+    assert lines[1].split()[0] == "2/2" and lines[1].split()[1] == f"{result.history[1]['loss']:.4g}"
+    records = [json.loads(line) for line in machine.getvalue().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and records[0]["event"] == "epoch"
+    assert records[1]["loss"] == result.history[1]["loss"] and "step" not in records[1]  # full precision
+
+
+def test_mlflow_callback_tracks_spec_metrics_and_pictures(tmp_path, tiny_vae, monkeypatch):
+    """Against a real MLflow folder store, read back with MLflow's own client."""
+    pytest.importorskip("mlflow", reason="MLflow is not installed (optional: pip install mlflow-skinny)")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 asks for it to use a local folder
+    tiny_vae["train"].update(epochs=2, callbacks=[{"type": "mlflow", "tracking_uri": "../mlruns",
+                                                   "experiment": "shapes"}])
+    genkit.train(tiny_vae, tmp_path / "run", progress=False)
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("shapes").experiment_id])
+    assert run.info.run_name == "run" and run.info.status == "FINISHED"
+    assert run.data.params["latent_dim"] == "2" and run.data.params["train.batch_size"] == "40"
+    own = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [(m.step, m.value) for m in history] == [(int(r["epoch"]), pytest.approx(float(r["val_loss"])))
+                                                      for r in own]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    pictures = {a.path for a in client.list_artifacts(run.info.run_id, "pictures")}
+    assert "spec.yaml" in artifacts and {"pictures/samples.png", "pictures/loss.png"} <= pictures

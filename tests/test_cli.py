@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -35,7 +36,8 @@ def test_run_writes_a_complete_run_directory(spec_file, tmp_path):
     result = invoke("run", str(spec_file), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert f"done: {out}" in result.output
-    assert "epoch 3/3:" in result.output
+    header, *epochs, done = result.output.strip().splitlines()  # not a terminal: one fixed-column line an epoch
+    assert header.split()[:2] == ["epoch", "loss"] and [line.split()[0] for line in epochs] == ["1/3", "2/3", "3/3"]
 
     resolved = yaml.safe_load((out / "spec.yaml").read_text())
     assert resolved["posterior"] == {"type": "diagonal_gaussian", "min_scale": 1e-5}  # defaults filled in
@@ -58,9 +60,15 @@ def test_run_writes_a_complete_run_directory(spec_file, tmp_path):
 
 
 def test_second_run_into_the_same_directory_is_refused(spec_file, tmp_path):
+    import json
+
     spec_file.write_text(spec_file.read_text().replace("epochs: 3", "epochs: 1"))  # what is refused needs no training
     out = tmp_path / "run"
-    assert invoke("run", str(spec_file), "--out", str(out), "-q").exit_code == 0
+    first = invoke("run", str(spec_file), "--out", str(out), "--log-format", "json")
+    assert first.exit_code == 0
+    records = [json.loads(line) for line in first.output.splitlines()]  # every line is JSON
+    assert [r["epoch"] for r in records[:-1]] == [1] and records[-1]["event"] == "done"
+    assert records[-1]["run_dir"] == str(out) and records[-1]["loss"] == records[0]["loss"]
     before = (out / "metrics.csv").read_text()
     result = invoke("run", str(spec_file), "--out", str(out), "-q")
     assert result.exit_code == 2
@@ -98,6 +106,8 @@ def test_list_shows_every_kind_with_arguments_and_summaries():
     prior = invoke("list", "prior").output
     assert "standard_normal" in prior and "Isotropic standard normal" in prior and "encoders" not in prior
     assert "beta: float = 1.0" in invoke("list", "divergences").output
+    assert "Deterministic code ``[style, softmax(logits)]``: the last ``classes`` encoder outputs are the" in \
+        invoke("list", "posterior").output  # a docstring is text, not rich markup; its first paragraph joined
     bad = invoke("list", "priorz")
     assert bad.exit_code == 2 and "kinds are: encoder" in bad.output
 
@@ -108,8 +118,18 @@ def test_example_specs_validate(example):
     assert spec.latent_dim > 0
 
 
-def test_quick_start_command_is_quiet_and_trains(tmp_path):
-    """The README's first command, as a user runs it: the console script, no TF start-up noise."""
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean squared difference per value between every row of ``a`` and every row of ``b``."""
+    return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0.0) / a.shape[1]
+
+
+def test_quick_start_command_is_quiet_and_learns_the_shapes(tmp_path):
+    """The README's first command, as a user runs it: the console script, no TF start-up noise, and a
+    model worth showing: a pixel classifier trained on the data recognises the shape class of nearly
+    every reconstruction, the samples look like the data, and the latent picture separates the classes."""
+    from genkit.assembly.data import load_split
+    from genkit.results.metrics import linear_probe_accuracy, pca_2d
+
     genkit_script = Path(sys.executable).with_name("genkit")
     command = [str(genkit_script)] if genkit_script.exists() else [sys.executable, "-m", "genkit.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL"))}
@@ -119,7 +139,7 @@ def test_quick_start_command_is_quiet_and_trains(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "", done.stderr  # no cuda/absl/oneDNN chatter
-    assert "epoch 10/10" in done.stdout
+    assert done.stdout.splitlines()[10].split()[0] == "10/10"  # a header and ten epoch lines
     rows = list(csv.DictReader((tmp_path / "qs" / "metrics.csv").open()))
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
 
@@ -212,3 +232,20 @@ def test_debug_prints_the_traceback_of_any_user_error(tmp_path, tiny_vae, option
     assert result.exit_code == 2 and "Did you mean 'standard_normal'?" in result.output
     assert ("Traceback (most recent call last)" in result.output) == traceback
     assert result.output.rstrip().splitlines()[-1].startswith("error: in ")
+    model = genkit.load(tmp_path / "qs")
+    spec = genkit.load_spec(tmp_path / "qs" / "spec.yaml")
+    train, test = load_split(spec, "train"), load_split(spec, "test")
+    pixels = lambda images: images.reshape(len(images), -1)  # noqa: E731
+    recognised = linear_probe_accuracy(pixels(train.x), train.y, pixels(model.reconstruct(test.x)), test.y)
+    assert recognised > 0.95, recognised
+    # samples are shapes: nearer to some training image than a test image is to the nearest training
+    # image of another class (how far a shape is from becoming a different one)
+    reference = pixels(train.x[:2000])
+    distances = squared_distances(pixels(model.sample(200, seed=0)), reference)
+    across = squared_distances(pixels(test.x[:200]), reference)
+    across[test.y[:200, None] == train.y[None, :2000]] = np.inf
+    assert np.median(distances.min(1)) < 0.25 * np.median(across.min(1)), (distances.min(1), across.min(1))
+    # the latent picture's coordinates (first two principal components) separate the four classes
+    coordinates = pca_2d(np.concatenate([model.encode(train.x), model.encode(test.x)]))
+    separated = linear_probe_accuracy(coordinates[: len(train)], train.y, coordinates[len(train) :], test.y)
+    assert separated > 0.85, separated

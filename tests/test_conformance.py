@@ -28,7 +28,7 @@ from genkit.plugin.networks import Encoder
 from genkit.plugin.objective import Objective
 from genkit.plugin.phase import Phase
 from genkit.plugin.prior import Prior
-from genkit.plugin.registry import KINDS, registry
+from genkit.plugin.registry import BUILTIN_DISTRIBUTION, KINDS, registry
 from genkit.spec.resolve import resolve
 from genkit.testing import (
     CheckFailure,
@@ -146,10 +146,10 @@ def test_built_in_plugin_passes_the_conformance_suite(check):
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_built_in_plugin_is_checked(kind):
-    built_in = {entry.name for entry in registry(kind).entries() if entry.origin == "genkit"}
+    built_in = {entry.name for entry in registry(kind).entries() if entry.origin == BUILTIN_DISTRIBUTION}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
-        checked |= {"npz", "h5", "npy"}  # checked on temporary files below
+        checked |= {"npz", "h5", "npy", "mnist"}  # checked on temporary files below
     if kind == "prior":
         checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
     assert built_in == checked
@@ -169,6 +169,9 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
     np.save(tmp_path / "x_test.npy", images[:2])
     check_dataset(registry("dataset").get("npy").obj, {"images": str(tmp_path / "x.npy"), "labels": str(tmp_path / "y.npy"),
                                                        "test_images": str(tmp_path / "x_test.npy"), "chunk": 4})
+    from fake_mnist import write_fake_mnist
+
+    check_dataset(registry("dataset").get("mnist").obj, {"path": str(write_fake_mnist(tmp_path, 20, 10))})
 
 
 # --- unusual but valid plugins pass -------------------------------------------------------------

@@ -117,3 +117,22 @@ def test_conditional_spec_without_labels_is_refused(mnist_like):
                     "train": {"batch_size": 10}})
     with pytest.raises(GenkitError, match="provides no labels"):
         prepare_data(spec)
+
+
+def test_mnist_reads_the_keras_cache_and_says_how_to_get_it_when_missing(tmp_path, monkeypatch):
+    from fake_mnist import write_fake_mnist
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    spec = resolve({"latent_dim": 2, "data": {"type": "mnist", "binarize": "dynamic"}})
+    with pytest.raises(GenkitError) as missing:
+        load_split(spec)
+    message = str(missing.value)
+    assert str(tmp_path / "keras" / "datasets" / "mnist.npz") in message
+    assert 'python -c "import keras; keras.datasets.mnist.load_data()"' in message and "data.path" in message
+    write_fake_mnist(tmp_path / "keras", n_train=30, n_test=20)
+    train, test = load_split(spec, "train"), load_split(spec, "test")
+    assert train.x.shape == (30, 28, 28) and test.x.shape == (20, 28, 28) and train.x.dtype == np.float32
+    assert train.x.max() == 1.0 and list(train.y[:3]) == [0, 1, 2] and train.class_names[7] == "7"
+    elsewhere = write_fake_mnist(tmp_path / "elsewhere", n_train=10, n_test=10)
+    by_path = resolve({"latent_dim": 2, "data": {"type": "mnist", "path": str(elsewhere)}})
+    assert load_split(by_path).x.shape == (10, 28, 28)

@@ -26,6 +26,8 @@ import genkit.testing
 from genkit.cli import main
 from genkit.plugin.kinds import BASES
 from genkit.plugin.registry import KINDS, registry
+from genkit.spec.presets import COMPONENT_KEYS, PRESETS
+from genkit.spec.schema import TopLevel
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -72,7 +74,7 @@ def test_spec_reference_lists_every_registered_component_with_arguments_and_docs
             if not entry.installed:
                 continue  # registered in-process by another test; the docs build sees installed plugins
             assert f"\n{entry.name}\n" in text, (kind, entry.name)
-            assert entry.summary in text, (kind, entry.name)
+            assert entry.summary in " ".join(text.split()), (kind, entry.name)  # its first paragraph
     assert "restore_best_weights" in text and "min_scale" in text and "validation_split" in text
     top_level = text.split("### `train`")[0]
     for key in ("latent_dim", "latent_shape", "conditional", *KINDS.keys() - {"dataset", "callback"}):
@@ -315,3 +317,25 @@ def test_contract_page_example_passes_the_conformance_suite(page, tmp_path):
             check(cls, {})
         else:
             globals()[f"smoke_{kind}"](name, tmp_path)
+
+
+def test_pages_that_list_presets_kinds_and_keys_list_them_all(site):
+    """The README and concepts page name every preset; concepts' table has a row per kind; the spec
+    reference names every top-level key; the home page links every family page; the data page names
+    every example spec with its dataset."""
+    readme, concepts = (ROOT / "README.md").read_text(), (DOCS / "concepts.md").read_text()
+    for preset in PRESETS:
+        assert re.search(rf"\b{preset}\b", readme.split("## A spec")[1]), preset
+        assert f"| `{preset}` |" in concepts, preset
+    for kind in KINDS:
+        assert f"\n| [{kind}](contracts/{kind}.md) | `" in concepts, kind
+    reference = page_text(site, "reference/spec").split("Top-level keys")[-1].split("Data options")[0]
+    for key in [*TopLevel.model_fields, *COMPONENT_KEYS, "data", "train"]:
+        assert re.search(rf"\b{key}\b", reference), key
+    index = (DOCS / "index.md").read_text()
+    for family in (DOCS / "families").glob("*.md"):
+        assert f"(families/{family.name})" in index, family.name
+    data = (DOCS / "data.md").read_text()
+    for example in [*(ROOT / "examples").glob("*.yaml"), *(ROOT / "examples" / "plugins").glob("*/examples/*.yaml")]:
+        kind = genkit.load_spec(example).data["type"] if "plugins" not in example.parts else "shapes"
+        assert f"| `{example.relative_to(ROOT).as_posix()}`" in data and f"| `{kind}` |" in data, example

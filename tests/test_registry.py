@@ -10,7 +10,7 @@ import pytest
 from fake_plugins import LAPLACE_PRIOR, make_distribution
 
 import genkit
-from genkit.plugin.registry import PluginWarning, registry, reload_plugins
+from genkit.plugin.registry import BUILTIN_DISTRIBUTION, PluginWarning, registry, reload_plugins
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def plugin_path(tmp_path, monkeypatch):
 
 def test_builtins_are_discovered_through_entry_points():
     prior = registry("prior").get("standard_normal")
-    assert prior.origin == "genkit"
+    assert prior.origin == BUILTIN_DISTRIBUTION
     assert prior.obj.__module__ == "genkit_plugins.priors"
     for kind, name in [("encoder", "mlp"), ("decoder", "mlp"), ("likelihood", "bernoulli"),
                        ("likelihood", "gaussian"), ("divergence", "kl"), ("dataset", "shapes"), ("dataset", "npz")]:
@@ -90,7 +90,7 @@ def test_duplicate_names_warn_and_choose_deterministically(plugin_path):
             builtin = registry("prior").get("standard_normal")
         # third-party clash: alphabetical distribution name wins; genkit's own always wins its names
         assert shared.origin == "dupa"
-        assert builtin.origin == "genkit"
+        assert builtin.origin == BUILTIN_DISTRIBUTION
         messages = sorted(str(w.message) for w in caught if issubclass(w.category, PluginWarning))
         assert len(messages) == 2
         assert "prior 'shared' is registered by several packages (dupa, dupb); using the one from 'dupa'" in messages

@@ -50,7 +50,7 @@ KINDS: dict[str, str] = {
 }
 
 #: The distribution whose plugins win a name clash.
-BUILTIN_DISTRIBUTION = "genkit"
+BUILTIN_DISTRIBUTION = "tf-genkit"
 
 T = TypeVar("T")
 
@@ -74,9 +74,9 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        """First line of the docstring."""
-        doc = inspect.getdoc(self.obj) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        """The docstring's first paragraph on one line (a sentence may run over several lines)."""
+        doc = (inspect.getdoc(self.obj) or "").strip()
+        return " ".join(doc.split("\n\n")[0].split())
 
     @property
     def qualified_name(self) -> str:

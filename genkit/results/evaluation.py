@@ -26,11 +26,15 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData
 from genkit.results import metrics as latent_metrics
+from genkit.training.callbacks import format_number
+
+tfd = tfp.distributions
 
 #: How many (example, importance sample) pairs one compiled pass decodes by default.
 PAIRS_PER_PASS = 20_000
@@ -182,6 +186,35 @@ def _posterior_summaries(
     return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
 
 
+def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, labels: np.ndarray | None = None,
+                     batch_size: int = 500) -> np.ndarray | None:
+    """The mean over ``x`` of KL(q(z_d|x) || p(z_d)) for each latent dimension d, in nats (a
+    conditional model's posterior q(z|x, y) takes the examples' ``labels``).
+
+    Defined when the posterior and an unconditional prior both factorise over the dimensions
+    (``tfd.Independent`` of one-dimensional distributions, e.g. a diagonal Gaussian against
+    N(0, I)) and TFP knows their KL in closed form; None otherwise (a full covariance, a mixture
+    or flow prior, a deterministic encoder).
+    """
+    if model.posterior.deterministic or model.prior is None or model.prior.sample_only or model.prior.conditional:
+        return None
+    prior = model.prior_distribution()
+    if not isinstance(prior, tfd.Independent):
+        return None
+    sums = np.zeros(model.latent_dim)
+    for start in range(0, len(x), batch_size):
+        condition = None if labels is None else model.condition_of(labels[start : start + batch_size])
+        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]), condition)
+        if not isinstance(q, tfd.Independent):
+            return None
+        try:
+            kl = tfd.kl_divergence(q.distribution, prior.distribution)
+        except NotImplementedError:
+            return None
+        sums += np.sum(kl.numpy().reshape(-1, model.latent_dim), axis=0)
+    return sums / len(x)
+
+
 def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
     """The data as the model's likelihood scores it: binarized once with a fixed seed if training
     binarized dynamically, unchanged otherwise."""
@@ -269,13 +302,12 @@ def describe(name: str) -> str:
     return DESCRIPTIONS.get(name, "")
 
 
-def format_value(value: Any) -> str:
-    """Numbers as a person reads them: integers plain, floats with 4 significant decimals."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # counts read back from CSV as floats (epoch, step)
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.1f}"
-    return str(value)
+def format_value(name: str, value: Any) -> str:
+    """A metric as a person reads it: numbers as the training log shows them (4 significant digits,
+    whole counts, seconds to 0.1 s), anything else as text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return format_number(name, value)
 
 
 def print_metrics(results: dict[str, Any], title: str = "evaluation", console: Any = None) -> None:
@@ -288,5 +320,5 @@ def print_metrics(results: dict[str, Any], title: str = "evaluation", console: A
     for column in ("metric", "value", "meaning"):
         table.add_column(column, overflow="fold")
     for name, value in results.items():
-        table.add_row(escape(name), escape(format_value(value)), escape(describe(name)))
+        table.add_row(escape(name), escape(format_value(name, value)), escape(describe(name)))
     (console or Console()).print(table)

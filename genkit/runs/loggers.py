@@ -1,26 +1,36 @@
-"""Loggers that write a run's metrics: metrics.csv, TensorBoard scalars and images, extra CSV logs.
+"""Loggers that write a run's metrics: metrics.csv, TensorBoard scalars and images, extra CSV logs,
+MLflow tracking.
 
-``MetricsCSV`` and ``TensorBoard`` are what every run directory gets; ``CSVLog`` (``csv``) and
-``TensorBoardLog`` (``tensorboard``) are the registered callbacks a spec lists under
-``train.callbacks``. Relative paths of those are relative to the run directory, or to the current
-directory when training without one (``genkit.train(spec)`` with no ``out``).
+``MetricsCSV`` and ``TensorBoard`` are what every run directory gets; ``CSVLog`` (``csv``),
+``TensorBoardLog`` (``tensorboard``) and ``MLflowLog`` (``mlflow``, when MLflow is installed) are
+the registered callbacks a spec lists under ``train.callbacks``. Relative paths of those are
+relative to the run directory, or to the current directory when training without one
+(``genkit.train(spec)`` with no ``out``).
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
+import math
+import os
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from genkit.assembly.streaming import first_examples
+from genkit.errors import GenkitError
 from genkit.plugin.callback import Callback
 from genkit.plugin.paths import Kind, writable_problem
 from genkit.results.pictures import image_grid, is_image
-from genkit.results.report import picture_labels
+from genkit.results.report import make_pictures, picture_labels
 from genkit.runs.directory import replacing
-from genkit.runs.layout import METRICS_FILE
+from genkit.runs.layout import METRICS_FILE, SPEC_FILE
+from genkit.spec.schema import dotted_keys
+from genkit.spec.yaml_source import read_yaml_file
 
 
 class MetricsCSV(Callback):
@@ -136,3 +146,76 @@ class TensorBoardLog(TensorBoard):
     def on_train_begin(self, trainer: Any) -> None:
         self.examples = first_examples(trainer.validation_data or trainer.train_data, 16)
         super().on_train_begin(trainer)
+
+#: MLflow keeps parameter values up to this many characters.
+MLFLOW_PARAM_LENGTH = 6000
+
+
+class MLflowLog(Callback):
+    """Tracks the run in MLflow: the resolved spec (as parameters and as spec.yaml), every epoch metric
+    per epoch, and at the end the run's pictures (samples, reconstructions, traversal ...) as artifacts.
+
+    Needs MLflow (``pip install mlflow``, or the lighter ``mlflow-skinny``); genkit does not depend
+    on it. Without ``tracking_uri`` MLflow's own default applies (``MLFLOW_TRACKING_URI``). A plain
+    path is a local folder store that works offline (relative to the run directory; MLflow 3 asks
+    for ``MLFLOW_ALLOW_FILE_STORE=true`` in the environment to use one); ``sqlite:///mlflow.db`` or
+    a server's ``http://`` address work as in MLflow.
+
+    Args:
+        tracking_uri: where MLflow stores runs: a folder, ``sqlite:///FILE`` or a server address.
+        experiment: the MLflow experiment (created when missing).
+        run_name: the MLflow run's name (default: the run directory's name, else one MLflow makes up).
+        pictures: log the pictures at the end of training.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = "genkit", run_name: str | None = None,
+                 pictures: bool = True, run_dir: Path | None = None):
+        if importlib.util.find_spec("mlflow") is None:
+            raise ValueError("the mlflow callback needs MLflow, which is not installed: pip install mlflow "
+                             "(or mlflow-skinny)")
+        if tracking_uri is not None and "://" not in tracking_uri and not tracking_uri.startswith("file:"):
+            tracking_uri = _under(run_dir, tracking_uri).resolve().as_uri()
+        self.tracking_uri, self.experiment, self.pictures, self.run_dir = tracking_uri, experiment, pictures, run_dir
+        self.run_name = run_name or (Path(run_dir).name if run_dir is not None else None)
+        self.client: Any = None
+        self.run_id: str | None = None
+        self.trainer: Any = None
+
+    def on_train_begin(self, trainer: Any) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        self.trainer = trainer
+        try:
+            self.client = MlflowClient(tracking_uri=self.tracking_uri)
+            found = self.client.get_experiment_by_name(self.experiment)
+            experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+            self.run_id = self.client.create_run(experiment_id, run_name=self.run_name).info.run_id
+        except MlflowException as err:
+            where = self.tracking_uri or "MLflow's default tracking URI"
+            raise GenkitError(f"the mlflow callback cannot start a run at {where}: {err}") from None
+        spec_file = None if self.run_dir is None else Path(self.run_dir) / SPEC_FILE
+        spec = read_yaml_file(spec_file)[0] if spec_file is not None and spec_file.is_file() else \
+            {"train": trainer.settings.model_dump()}
+        for key, value in dotted_keys(spec).items():
+            self.client.log_param(self.run_id, key, str(value)[:MLFLOW_PARAM_LENGTH])
+        if spec_file is not None and spec_file.is_file():
+            self.client.log_artifact(self.run_id, str(spec_file))
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, epoch) for key, value in logs.items()
+                   if key != "epoch" and math.isfinite(float(value))]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def on_train_end(self, history: list[dict[str, float]]) -> None:
+        if self.run_id is None:
+            return
+        if self.pictures and history:
+            shown = self.trainer.validation_data or self.trainer.train_data
+            with tempfile.TemporaryDirectory() as scratch:
+                make_pictures(self.trainer.model, shown, scratch, history, self.trainer.settings.seed)
+                self.client.log_artifacts(self.run_id, scratch, "pictures")
+        self.client.set_terminated(self.run_id, "FINISHED" if history else "FAILED")

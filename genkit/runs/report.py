@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from genkit.assembly.data import load_split
 from genkit.errors import GenkitError
 from genkit.results.report import CAPTIONS, make_pictures, render_report
 from genkit.runs.directory import write_atomic
+from genkit.runs.evaluate import evaluate
 from genkit.runs.layout import EVAL_FILE, METRICS_FILE, SPEC_FILE
 from genkit.runs.load import load
 from genkit.spec.resolve import load_spec
@@ -27,25 +30,50 @@ def read_history(run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
-def write_report(run_dir: str | Path, seed: int = 0) -> Path:
-    """Make the run's pictures (RUN_DIR/pictures) and write ``report.html`` (spec, metrics, pictures)."""
+#: Importance samples of the log-likelihood when the report evaluates a run itself (``genkit
+#: evaluate`` defaults to 1000; 100 keeps a report of a small run to seconds).
+REPORT_K = 100
+
+
+def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``metrics_eval.json`` (None if it has not been evaluated)."""
+    path = run_dir / EVAL_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int = 0, progress: bool = True) -> Path:
+    """Write ``report.html`` (default: in the run directory) with the run's evaluation, training summary,
+    pictures and spec; return its path.
+
+    The evaluation is ``metrics_eval.json``; a run without one is evaluated first (k =
+    :data:`REPORT_K`, with a progress bar unless ``progress`` is false) and the file written; a
+    run that cannot be evaluated gets a report that says why. The
+    pictures go to ``RUN_DIR/pictures``, or with ``out`` to a temporary folder (they are inlined in
+    the page either way), so a report written elsewhere leaves the run directory as it was.
+    """
     run_dir = Path(run_dir)
     model = load(run_dir)
     spec = load_spec(run_dir / SPEC_FILE)
+    split = "test"
     try:
-        arrays = load_split(spec, "test")
+        arrays = load_split(spec, split)
     except GenkitError:  # a dataset without a test split: draw the pictures from the training data
-        arrays = load_split(spec, "train")
+        split = "train"
+        arrays = load_split(spec, split)
+    evaluation: dict[str, Any] | str | None = read_evaluation(run_dir)
+    if evaluation is None:
+        try:
+            evaluation = evaluate(run_dir, split=split, k=REPORT_K, seed=seed, progress=progress, write=out is None)
+        except GenkitError as err:  # e.g. a conditional model, which evaluation cannot handle yet
+            evaluation = str(err)
     history = read_history(run_dir)
-    made = make_pictures(model, arrays, run_dir / PICTURES_DIR, history, seed)
-    figures = [(CAPTIONS[name], path) for name, path in made.items()]
-    figures += [(f"{path.name}, saved in the run directory.", path) for path in sorted(run_dir.glob("*.png"))]
-    evaluation_file = run_dir / EVAL_FILE
-    evaluation = json.loads(evaluation_file.read_text()) if evaluation_file.is_file() else None
     subtitle = (f"{run_dir.resolve()} · model '{spec.model}', latent dimension {model.latent_dim}, "
                 f"{model.count_params():,} parameters")
-    page = render_report(spec.name, subtitle, evaluation, history, figures, (run_dir / SPEC_FILE).read_text(),
-                         f"genkit evaluate {run_dir}")
-    out = run_dir / REPORT_FILE
-    write_atomic(out, page)
-    return out
+    target = Path(out) if out is not None else run_dir / REPORT_FILE
+    with tempfile.TemporaryDirectory() as scratch:
+        made = make_pictures(model, arrays, Path(scratch) if out is not None else run_dir / PICTURES_DIR, history,
+                             seed)
+        figures = [(CAPTIONS[name], path) for name, path in made.items()]
+        page = render_report(spec.name, subtitle, evaluation, history, figures, (run_dir / SPEC_FILE).read_text())
+    write_atomic(target, page)
+    return target

@@ -33,7 +33,7 @@ from genkit.runs.pictures import save_pictures
 from genkit.runs.samplers import FIT_EXAMPLES, fit_sampler, save_sampler
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
-from genkit.training.callbacks import Progress
+from genkit.training.callbacks import LogFormat, epoch_reporter
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.training.progress import EpochProgress
 from genkit.training.strategy import make_strategy, start_multi_worker
@@ -99,8 +99,13 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    log_format: LogFormat = "auto",
 ) -> RunResult:
     """Validate the spec, load data, build, train; write a run directory when ``out`` is given.
+
+    With ``progress``, epochs are reported on standard output in ``log_format``: ``rich`` (a
+    progress bar), ``plain`` (fixed-column lines), ``json`` (JSON lines), or ``auto`` (rich on a
+    terminal, else plain).
 
     With a run directory (:mod:`genkit.runs.directory`: locked, replaced by ``overwrite`` only
     once the new run has finished), checkpoints are written as the spec's ``train`` says and a
@@ -117,7 +122,7 @@ def train(
     spec = load_spec(spec)
     data, model = prepare(spec)
     if directory is None:
-        return _run(spec, data, model, None, spec_callbacks(spec, None), callbacks, progress)
+        return _run(spec, data, model, None, spec_callbacks(spec, None), callbacks, progress, log_format)
     directory.check_spec(spec)
     from_spec = spec_callbacks(spec, directory.target)  # their arguments (paths too) are checked before writing
     with directory.writing() as run_dir:
@@ -125,13 +130,13 @@ def train(
             from_spec = spec_callbacks(spec, run_dir)
         if directory.resuming:
             warn_if_components_moved(run_dir, spec)
-        result = _run(spec, data, model, run_dir, from_spec, callbacks, progress, directory)
+        result = _run(spec, data, model, run_dir, from_spec, callbacks, progress, log_format, directory)
     result.run_dir = directory.target
     return result
 
 
 def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: Path | None,
-         from_spec: list[Callback], callbacks: Sequence[Callback], progress: bool,
+         from_spec: list[Callback], callbacks: Sequence[Callback], progress: bool, log_format: LogFormat,
          directory: RunDirectory | None = None) -> RunResult:
     """Train (into ``run_dir`` when given), fit the sampler, save weights and pictures. A resumed
     run's header is rewritten only once its checkpoint has been restored; a stop signal recorded
@@ -149,7 +154,7 @@ def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: 
             loggers.append(TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples))
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
-        loggers.append(Progress(spec.train.epochs, steps))
+        loggers.append(epoch_reporter(log_format, spec.train.epochs, steps))
     parts = {**components_of(model), **{f"train.callbacks.{i}": callback for i, callback in enumerate(from_spec)}}
     # the trainer's optimizers and steps follow the model's strategy
     with model.distribute_strategy.scope(), naming_failures(spec, parts, "while training"):

@@ -247,3 +247,14 @@ class Spec:
             **{key: to_plain(self.components[key]) for key in COMPONENT_KEYS},
             "train": to_plain(self.train.model_dump()),
         }
+
+
+def dotted_keys(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A spec's nested mappings as one level of dotted keys (``train.optimizer.learning_rate``), other
+    values as they are: how runs are compared and how trackers record a spec."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, inner in value.items():
+        flat.update(dotted_keys(inner, f"{prefix}.{key}" if prefix else str(key)))
+    return flat

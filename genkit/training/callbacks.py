@@ -1,4 +1,5 @@
-"""Callbacks of training itself: the console progress and early stopping.
+"""Callbacks of training itself: how epochs are reported (a rich progress bar, fixed-column lines or
+JSON lines) and early stopping.
 
 (The contract is :class:`genkit.plugin.callback.Callback`; the loggers that write into a run
 directory, metrics.csv and TensorBoard, are :mod:`genkit.runs.loggers`.) ``early_stopping`` is
@@ -8,14 +9,51 @@ registered by name (entry point group ``genkit.callbacks``), so a spec can list 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import math
+import sys
+from typing import Any, Literal, TextIO
 
 from genkit.errors import GenkitError
 from genkit.plugin.callback import Callback
 
+#: How training reports its epochs: ``rich`` (a progress bar and a line per epoch, for a terminal),
+#: ``plain`` (one fixed-column line per epoch, for log files), ``json`` (one JSON object per
+#: epoch) or ``auto`` (``rich`` on a terminal, else ``plain``).
+LogFormat = Literal["auto", "rich", "plain", "json"]
+LOG_FORMATS: tuple[str, ...] = ("auto", "rich", "plain", "json")
+
+#: Log keys that are bookkeeping, not metrics (the epoch is shown as its own column).
+_NOT_SHOWN = ("epoch", "step")
+#: Short column titles of the timing entries (the metric names stay as they are).
+_TITLES = {"seconds": "s", "examples_per_second": "ex/s"}
+
+
+def format_number(name: str, value: float) -> str:
+    """An epoch value as a person reads it: 4 significant digits; seconds to 0.1 s, rates and counts whole.
+
+    Plain decimals from 0.001 to 99,999 (``123.4``, ``0.01235``, ``12345``), scientific notation
+    beyond (``1.235e-05``).
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if name == "seconds":
+        return f"{value:.1f}"
+    if name in ("examples_per_second", "skipped_steps") or (value.is_integer() and abs(value) < 1e5):
+        return f"{value:.0f}"
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        exponent = math.floor(math.log10(abs(value))) if value else 0
+        return f"{value:.{max(0, 3 - exponent)}f}"
+    return f"{value:.3e}"
+
+
+def _shown(logs: dict[str, float]) -> list[tuple[str, float]]:
+    return [(key, value) for key, value in logs.items() if key not in _NOT_SHOWN]
+
 
 class Progress(Callback):
-    """A rich progress bar over epochs and steps with the current loss, and one line per epoch."""
+    """A rich progress bar over epochs and steps with the current loss, and one line per epoch (a terminal)."""
 
     def __init__(self, epochs: int, steps_per_epoch: int, console: Any = None):
         from rich.console import Console
@@ -44,16 +82,77 @@ class Progress(Callback):
         self.bar.reset(self.step_task, total=self.steps, description=f"epoch {epoch}/{self.epochs}", loss="")
 
     def on_step_end(self, step: int, loss: float | None) -> None:
-        fields = {"loss": f"loss {loss:.4f}"} if loss is not None else {}
+        fields = {"loss": f"loss {format_number('loss', loss)}"} if loss is not None else {}
         self.bar.update(self.step_task, advance=1, **fields)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         self.bar.update(self.epoch_task, advance=1)
-        shown = [f"{k} {v:.4f}" for k, v in logs.items() if k not in ("epoch", "step")]
+        shown = [f"{_TITLES.get(k, k)} {format_number(k, v)}" for k, v in _shown(logs)]
         self.console.print(f"epoch {epoch}/{self.epochs}: " + ", ".join(shown), highlight=False)
 
     def on_train_end(self, history: list[dict[str, float]]) -> None:
         self.bar.stop()
+
+
+class EpochLines(Callback):
+    """One line per epoch in fixed columns under a header line, for logs that are not a terminal.
+
+    Each column is as wide as its title or its widest plausible value (10 characters), values
+    right-aligned; lines are written whole to ``stream`` (standard output by default) and never
+    wrapped, so a log file reads as a table and ``grep``/``awk`` can pick columns.
+    """
+
+    def __init__(self, epochs: int, stream: TextIO | None = None):
+        self.epochs, self.stream = epochs, stream
+        self.columns: list[str] | None = None
+
+    def _write(self, line: str) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(line.rstrip() + "\n")
+        stream.flush()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        epoch_width = max(2 * len(str(self.epochs)) + 1, len("epoch"))
+        if self.columns is None:
+            self.columns = [key for key, _ in _shown(logs)]
+            titles = [_TITLES.get(key, key) for key in self.columns]
+            self.widths = [max(len(title), 10) for title in titles]
+            self._write("  ".join(["epoch".rjust(epoch_width), *(t.rjust(w) for t, w in zip(titles, self.widths,
+                                                                                               strict=True))]))
+        values = [format_number(key, logs[key]) if key in logs else "-" for key in self.columns]
+        self._write("  ".join([f"{epoch}/{self.epochs}".rjust(epoch_width),
+                               *(v.rjust(w) for v, w in zip(values, self.widths, strict=True))]))
+
+
+class JsonLines(Callback):
+    """One JSON object per epoch (``{"event": "epoch", "epoch": 3, "epochs": 10, "loss": ...}``) for
+    programs reading the log; values at full precision, NaN and infinities as null."""
+
+    def __init__(self, epochs: int, stream: TextIO | None = None):
+        self.epochs, self.stream = epochs, stream
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        write_json_line({"event": "epoch", "epoch": epoch, "epochs": self.epochs, **dict(_shown(logs))}, self.stream)
+
+
+def write_json_line(record: dict[str, Any], stream: TextIO | None = None) -> None:
+    """``record`` as one line of strict JSON (non-finite numbers become null), flushed."""
+    plain = {key: None if isinstance(value, float) and not math.isfinite(value) else value
+             for key, value in record.items()}
+    stream = stream or sys.stdout
+    stream.write(json.dumps(plain, allow_nan=False) + "\n")
+    stream.flush()
+
+
+def epoch_reporter(log_format: LogFormat, epochs: int, steps_per_epoch: int) -> Callback:
+    """The callback that reports epochs in ``log_format`` (``auto``: rich on a terminal, else plain lines)."""
+    if log_format not in LOG_FORMATS:
+        raise GenkitError(f"unknown log format '{log_format}'; the formats are: {', '.join(LOG_FORMATS)}")
+    if log_format == "auto":
+        log_format = "rich" if sys.stdout.isatty() else "plain"
+    if log_format == "rich":
+        return Progress(epochs, steps_per_epoch)
+    return EpochLines(epochs) if log_format == "plain" else JsonLines(epochs)
 
 
 class EarlyStopping(Callback):
