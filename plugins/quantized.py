@@ -86,7 +86,7 @@ class VectorQuantizer(Posterior):
     def codebook(self) -> tf.Tensor:
         """The codebook ``[codes, D]``: each code's moving mean output (``total`` over its smoothed share)."""
         smoothed = (self.share + self.epsilon) / (1.0 + self.codes * self.epsilon)
-        return self.total / smoothed[:, None]
+        return tf.math.divide_no_nan(self.total, smoothed[:, None])  # a code no output ever had sits at 0
 
     def snap(self, vectors: tf.Tensor) -> tf.Tensor:
         """Each D-vector of ``vectors [..., D]`` replaced by its nearest code."""
@@ -148,15 +148,15 @@ class AutoregressiveCodes(TrainedSampler):
 
     Args:
         hidden: hidden widths of the MADE.
-        steps: Adam steps of the fit.
-        batch_size: code grids per step.
+        fit_epochs: passes over the training codes.
+        fit_batch_size: code grids per Adam step.
         learning_rate: Adam's learning rate.
     """
 
     def __init__(self, latent_shape: tuple[int, ...],
                  hidden: list[int] = [256],  # noqa: B006 - read-only default
-                 steps: int = 1000, batch_size: int = 64, learning_rate: float = 1e-3):
-        super().__init__(latent_shape, steps, batch_size, learning_rate)
+                 fit_epochs: int = 10, fit_batch_size: int = 32, learning_rate: float = 3e-3):
+        super().__init__(latent_shape, fit_epochs, fit_batch_size, learning_rate)
         if any(width < 1 for width in hidden):
             raise ValueError(f"hidden widths must be >= 1, got {hidden}")
         self.hidden = hidden

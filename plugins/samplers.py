@@ -108,18 +108,19 @@ class TrainedSampler(Sampler):
     A subclass turns the codes into training arrays in :meth:`training_data` (also setting
     ``self.arrays``, the fitted numbers besides the weights, e.g. a standardization), creates its
     networks in :meth:`make_networks` (seeded initializers) and defines :meth:`loss`, the batch mean
-    of a negative log-likelihood or of a negative ELBO. :meth:`fit` takes ``steps`` Adam steps on
-    mini-batches drawn without replacement by a generator seeded with the run's seed, with stateless
-    seeds for any draw inside the loss, so fitting is deterministic for the seed. ``state()`` holds
+    of a negative log-likelihood or of a negative ELBO. :meth:`fit` makes ``fit_epochs`` passes over the
+    codes in mini-batches (Adam steps; the order shuffled by a generator seeded with the run's seed,
+    a last partial batch dropped), with stateless seeds for any draw inside the loss, so fitting is
+    deterministic for the seed and its cost grows with the number of codes. ``state()`` holds
     ``self.arrays`` and every weight; ``load_state`` rebuilds the networks and assigns the weights.
     """
 
-    def __init__(self, latent_shape: tuple[int, ...], steps: int, batch_size: int, learning_rate: float):
+    def __init__(self, latent_shape: tuple[int, ...], fit_epochs: int, fit_batch_size: int, learning_rate: float):
         super().__init__(latent_shape)
-        if steps < 1 or batch_size < 1 or learning_rate <= 0:
-            raise ValueError(f"steps and batch_size must be >= 1 and learning_rate > 0, got {steps}, {batch_size}, "
-                             f"{learning_rate}")
-        self.steps, self.batch_size, self.learning_rate = steps, batch_size, learning_rate
+        if fit_epochs < 1 or fit_batch_size < 1 or learning_rate <= 0:
+            raise ValueError("fit_epochs and fit_batch_size must be >= 1 and learning_rate > 0, got "
+                             f"{fit_epochs}, {fit_batch_size}, {learning_rate}")
+        self.epochs, self.batch_size, self.learning_rate = fit_epochs, fit_batch_size, learning_rate
         self.arrays: dict[str, np.ndarray] = {}
         self.weights: list[Any] = []
 
@@ -148,12 +149,12 @@ class TrainedSampler(Sampler):
             optimizer.apply_gradients(zip(tape.gradient(loss, self.weights), self.weights, strict=True))
 
         rng, size = np.random.default_rng(seed), min(self.batch_size, len(data))
-        order = np.empty(0, np.int64)
-        for index in range(self.steps):
-            if len(order) < size:  # a fresh pass through the codes in a new order
-                order = np.concatenate([order, rng.permutation(len(data))])
-            chosen, order = order[:size], order[size:]
-            step(tf.constant(data[chosen]), tf.constant([seed % (2**31 - 1), index], tf.int32))
+        counter = 0
+        for _ in range(self.epochs):
+            order = rng.permutation(len(data))
+            for start in range(0, len(data) - size + 1, size):
+                step(tf.constant(data[order[start : start + size]]), tf.constant([seed % (2**31 - 1), counter]))
+                counter += 1
 
     def state(self) -> dict[str, np.ndarray]:
         return {**self.arrays, **{f"weight_{index:03d}": np.asarray(w.numpy()) for index, w in enumerate(self.weights)}}
@@ -208,15 +209,15 @@ class MAFSampler(_StandardizedSampler):
     Args:
         layers: number of MAF steps.
         hidden: hidden widths of each step's MADE.
-        steps: Adam steps of the fit.
-        batch_size: codes per step.
+        fit_epochs: passes over the codes.
+        fit_batch_size: codes per Adam step.
         learning_rate: Adam's learning rate.
     """
 
     def __init__(self, latent_shape: tuple[int, ...], layers: int = 4,
                  hidden: list[int] = [64, 64],  # noqa: B006 - read-only default
-                 steps: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3):
-        super().__init__(latent_shape, steps, batch_size, learning_rate)
+                 fit_epochs: int = 50, fit_batch_size: int = 256, learning_rate: float = 1e-3):
+        super().__init__(latent_shape, fit_epochs, fit_batch_size, learning_rate)
         if layers < 1 or any(width < 1 for width in hidden):
             raise ValueError(f"layers and hidden widths must be >= 1, got {layers} and {hidden}")
         self.layers, self.hidden = layers, hidden
@@ -268,15 +269,15 @@ class TwoStageVAESampler(_StandardizedSampler):
     Args:
         latent_size: the second VAE's latent dimension (0: as many as the code has values, as in the paper).
         hidden: hidden widths of its encoder and decoder MLPs.
-        steps: Adam steps of the fit.
-        batch_size: codes per step.
+        fit_epochs: passes over the codes.
+        fit_batch_size: codes per Adam step.
         learning_rate: Adam's learning rate.
     """
 
     def __init__(self, latent_shape: tuple[int, ...], latent_size: int = 0,
                  hidden: list[int] = [128, 128],  # noqa: B006 - read-only default
-                 steps: int = 2000, batch_size: int = 256, learning_rate: float = 1e-3):
-        super().__init__(latent_shape, steps, batch_size, learning_rate)
+                 fit_epochs: int = 50, fit_batch_size: int = 256, learning_rate: float = 1e-3):
+        super().__init__(latent_shape, fit_epochs, fit_batch_size, learning_rate)
         if latent_size < 0 or any(width < 1 for width in hidden):
             raise ValueError(f"latent_size must be >= 0 and hidden widths >= 1, got {latent_size} and {hidden}")
         self.latent_size, self.hidden = latent_size or self.size, hidden
