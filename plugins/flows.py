@@ -10,8 +10,6 @@ vector their network reads (IAF). None has a closed-form KL to a prior: train wi
 
 from __future__ import annotations
 
-from typing import Any
-
 import tensorflow as tf
 import tensorflow_probability as tfp
 from genkit_plugins.made import MaskedMLP, reversing_chain, shift_and_log_scale
@@ -85,18 +83,13 @@ class PlanarStep(tfb.Bijector):
     """
 
     def __init__(self, u: tf.Tensor, w: tf.Tensor, b: tf.Tensor):
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=False, name="planar",
-                         parameters=dict(locals()))
+        super().__init__(forward_min_event_ndims=1, name="planar")
         wu = _dot(w, u)
         # u + (m(w.u) - w.u) w / |w|^2 with m(s) = softplus(s) - 1 (Rezende and Mohamed 2015, appendix A)
         self.u = u + ((tf.nn.softplus(wu) - 1.0 - wu) / (_dot(w, w) + 1e-8))[..., None] * w
         self.w, self.b = w, b
         self.wu = _dot(self.w, self.u)
 
-    @classmethod
-    def _parameter_properties(cls, dtype: Any, num_classes: Any = None) -> dict[str, Any]:
-        return {"u": tfp.util.ParameterProperties(event_ndims=1), "w": tfp.util.ParameterProperties(event_ndims=1),
-                "b": tfp.util.ParameterProperties(event_ndims=0)}
 
     def _forward(self, z):
         return z + self.u * tf.tanh(_dot(self.w, z) + self.b)[..., None]
@@ -127,15 +120,9 @@ class RadialStep(tfb.Bijector):
     """
 
     def __init__(self, z0: tf.Tensor, alpha: tf.Tensor, beta: tf.Tensor):
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=False, name="radial",
-                         parameters=dict(locals()))
+        super().__init__(forward_min_event_ndims=1, name="radial")
         self.z0, self.alpha, self.beta = z0, alpha, beta
 
-    @classmethod
-    def _parameter_properties(cls, dtype: Any, num_classes: Any = None) -> dict[str, Any]:
-        return {"z0": tfp.util.ParameterProperties(event_ndims=1),
-                "alpha": tfp.util.ParameterProperties(event_ndims=0),
-                "beta": tfp.util.ParameterProperties(event_ndims=0)}
 
     def _forward(self, z):
         r = tf.norm(z - self.z0, axis=-1)
