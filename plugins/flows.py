@@ -13,7 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 from genkit_plugins.made import MaskedMLP, reversing_chain, shift_and_log_scale
-from genkit_plugins.posteriors import check_min_scale, diagonal_normal
+from genkit_plugins.posteriors import base_and_context, check_min_scale, diagonal_normal
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
@@ -59,8 +59,7 @@ class InverseAutoregressiveFlow(Posterior):
         return 2 * self.latent_dim + self.context_size
 
     def distribution(self, params):
-        base = diagonal_normal(params[..., : 2 * self.latent_dim], self.min_scale)
-        context = params[..., 2 * self.latent_dim :] if self.context_size else None
+        base, context = base_and_context(params, self.latent_dim, self.min_scale, self.context_size)
         steps = [tfb.Invert(tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=shift_and_log_scale(net, context)))
                  for net in self.networks]
         return tfd.TransformedDistribution(base, reversing_chain(steps, self.latent_dim))
@@ -146,9 +145,10 @@ class RadialStep(tfb.Bijector):
 
 class _AmortizedFlow(Posterior):
     """A diagonal Gaussian refined by ``layers`` steps whose parameters the encoder produces for
-    each x, after the ``2 * latent_dim`` base parameters (``step_size`` numbers per step)."""
+    each x, after the ``2 * latent_dim`` base parameters (``step_size`` numbers per step). The
+    subclasses' spec arguments are this ``__init__``'s."""
 
-    def __init__(self, latent_dim: int, layers: int, min_scale: float):
+    def __init__(self, latent_dim: int, layers: int = 4, min_scale: float = 1e-5):
         super().__init__(latent_dim)
         _check_layers(layers)
         check_min_scale(min_scale)
@@ -189,9 +189,6 @@ class PlanarFlow(_AmortizedFlow):
         min_scale: floor on the base distribution's standard deviations.
     """
 
-    def __init__(self, latent_dim: int, layers: int = 4, min_scale: float = 1e-5):
-        super().__init__(latent_dim, layers, min_scale)
-
     @property
     def step_size(self) -> int:
         return 2 * self.latent_dim + 1
@@ -214,9 +211,6 @@ class RadialFlow(_AmortizedFlow):
         layers: number of radial steps.
         min_scale: floor on the base distribution's standard deviations.
     """
-
-    def __init__(self, latent_dim: int, layers: int = 4, min_scale: float = 1e-5):
-        super().__init__(latent_dim, layers, min_scale)
 
     @property
     def step_size(self) -> int:

@@ -24,6 +24,14 @@ def diagonal_normal(params: tf.Tensor, min_scale: float, event_ndims: int = 1) -
                            reinterpreted_batch_ndims=event_ndims)
 
 
+def base_and_context(params: tf.Tensor, latent_dim: int, min_scale: float,
+                     context_size: int) -> tuple[tfd.Distribution, tf.Tensor | None]:
+    """An amortized flow's base Gaussian (the first ``2 * latent_dim`` numbers of ``params``) and the
+    context vector its steps read (the ``context_size`` numbers after them; None when 0)."""
+    base = diagonal_normal(params[..., : 2 * latent_dim], min_scale)
+    return base, params[..., 2 * latent_dim :] if context_size else None
+
+
 class DiagonalGaussian(Posterior):
     """Diagonal Gaussian q(z|x) = N(mu, diag(sigma^2)), sigma = softplus(raw) + min_scale.
 
@@ -192,8 +200,7 @@ class FlowPosterior(Posterior):
         return 2 * self.latent_dim + self.context_size
 
     def distribution(self, params):
-        base = diagonal_normal(params[..., : 2 * self.latent_dim], self.min_scale)
-        context = params[..., 2 * self.latent_dim :] if self.context_size else None
+        base, context = base_and_context(params, self.latent_dim, self.min_scale, self.context_size)
         swap = tfb.Permute(np.roll(np.arange(self.latent_dim), self.latent_dim - self.num_masked))
         steps: list[tfb.Bijector] = []
         for network in self.coupling_networks:
