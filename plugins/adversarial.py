@@ -15,10 +15,15 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from genkit import Batch, Phase, split_seed
+from genkit import Batch, OptimizerSpec, Phase, split_seed
 
 #: (samples, batch) -> one logit per sample, ``[n]`` float32 (positive: "real").
 Discriminate = Callable[[tf.Tensor, Batch], tf.Tensor]
+
+
+def optimizer_dict(spec: OptimizerSpec | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A phase's optimizer entry (``Phase.optimizer``) from a spec argument; None keeps train.optimizer."""
+    return None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
 
 
 def mlp_discriminator(input_width: int, hidden: list[int], activation: str) -> keras.Sequential:
@@ -31,7 +36,8 @@ def mlp_discriminator(input_width: int, hidden: list[int], activation: str) -> k
     return network
 
 
-def _bce(logits: tf.Tensor, real: bool) -> tf.Tensor:
+def bce(logits: tf.Tensor, real: bool) -> tf.Tensor:
+    """The binary cross-entropy of logits all labelled real (or all fake), averaged."""
     labels = tf.ones_like(logits) if real else tf.zeros_like(logits)
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits))
 
@@ -62,10 +68,10 @@ class AdversarialGame:
         real_logits, fake_logits = self.discriminate(real, batch), self.discriminate(fake, batch)
         accuracy = 0.5 * tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)) + 0.5 * tf.reduce_mean(
             tf.cast(fake_logits < 0, tf.float32))
-        return {"loss": _bce(real_logits, True) + _bce(fake_logits, False), "accuracy": accuracy}
+        return {"loss": bce(real_logits, True) + bce(fake_logits, False), "accuracy": accuracy}
 
     def generator_loss(self, batch: Batch, seed: tf.Tensor) -> dict[str, tf.Tensor]:
-        fooled = _bce(self.discriminate(self.fake(batch, seed), batch), True)
+        fooled = bce(self.discriminate(self.fake(batch, seed), batch), True)
         return {"loss": self.weight() * fooled, "raw": fooled}
 
     def phases(self, prefix: str = "") -> list[Phase]:

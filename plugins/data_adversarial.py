@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
-from genkit_plugins.adversarial import AdversarialGame, mlp_discriminator
+from genkit_plugins.adversarial import AdversarialGame, Discriminate, mlp_discriminator, optimizer_dict
 
 from genkit import Batch, ModelSurface, Objective, OptimizerSpec, Phase, Shape, split_seed
 
@@ -44,8 +44,7 @@ class DataAdversarial(Objective):
         self.weight = weight
         self.flatten = keras.layers.Flatten()
         self.discriminator = mlp_discriminator(math.prod(data_shape), hidden, activation)
-        self.optimizers = [None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
-                           for spec in (discriminator_optimizer, generator_optimizer)]
+        self.optimizers = [optimizer_dict(spec) for spec in (discriminator_optimizer, generator_optimizer)]
 
     def exclusive_variables(self) -> list[Any]:
         return self.discriminator.trainable_variables
@@ -54,23 +53,36 @@ class DataAdversarial(Objective):
         return tf.cast(self.discriminator(self.flatten(x), training=True)[:, 0], tf.float32)
 
     def phases(self, model: ModelSurface) -> list[Phase]:
-        def decoded(batch: Batch, seed: tf.Tensor) -> tf.Tensor:
-            data_seed, posterior_seed, prior_seed = split_seed(seed, 3)
-            batch = model.preprocess(batch, data_seed)
-            condition = model.condition_of(batch.get("y"))
-            q = model.posterior_distribution(batch.get("x_input", batch["x"]), condition, training=True)
-            z_q = q.sample(seed=posterior_seed)
-            z_p = tf.cast(model.sample_prior(tf.shape(z_q)[0], prior_seed, condition), z_q.dtype)
-            return tf.concat([model.decode_mean(z_q, condition, True), model.decode_mean(z_p, condition, True)], 0)
+        return data_game(model, self._logits, self.discriminator, self.weight, *self.optimizers).phases()
 
-        def examples(batch: Batch, n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            x = model.preprocess(batch, seed)["x"]
-            return tf.tile(x, [2, *[1] * (len(x.shape) - 1)])[:n]
 
-        game = AdversarialGame(
-            discriminate=self._logits, real=examples, fake=decoded,
-            discriminator_variables=lambda: self.discriminator.trainable_variables,
-            generator_variables=model.decoder_variables, weight=lambda: tf.constant(self.weight),
-            discriminator_optimizer=self.optimizers[0], generator_optimizer=self.optimizers[1],
-        )
-        return game.phases()
+def decoded_fakes(model: ModelSurface, batch: Batch, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """A batch's data x (preprocessed), reconstructions (decoded z ~ q(z|x)) and as many samples
+    (decoded z ~ p(z)), differentiable in the encoder and decoder."""
+    data_seed, posterior_seed, prior_seed = split_seed(seed, 3)
+    batch = model.preprocess(batch, data_seed)
+    condition = model.condition_of(batch.get("y"))
+    q = model.posterior_distribution(batch.get("x_input", batch["x"]), condition, training=True)
+    z_q = q.sample(seed=posterior_seed)
+    z_p = tf.cast(model.sample_prior(tf.shape(z_q)[0], prior_seed, condition), z_q.dtype)
+    return batch["x"], model.decode_mean(z_q, condition, True), model.decode_mean(z_p, condition, True)
+
+
+def data_game(model: ModelSurface, discriminate: Discriminate, discriminator: keras.layers.Layer, weight: float,
+              discriminator_optimizer: dict[str, Any] | None,
+              generator_optimizer: dict[str, Any] | None = None) -> AdversarialGame:
+    """The game on data space: ``discriminator`` (scoring samples through ``discriminate``) tells
+    the batch's training examples from its reconstructions and as many decoded prior samples; the
+    generator side is the decoder, its loss weighted by ``weight``."""
+
+    def examples(batch: Batch, n: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        x = model.preprocess(batch, seed)["x"]
+        return tf.tile(x, [2, *[1] * (len(x.shape) - 1)])[:n]  # the batch twice: as many as the fakes
+
+    return AdversarialGame(
+        discriminate=discriminate, real=examples,
+        fake=lambda batch, seed: tf.concat(decoded_fakes(model, batch, seed)[1:], axis=0),
+        discriminator_variables=lambda: discriminator.trainable_variables,
+        generator_variables=model.decoder_variables, weight=lambda: tf.constant(weight),
+        discriminator_optimizer=discriminator_optimizer, generator_optimizer=generator_optimizer,
+    )

@@ -11,17 +11,25 @@ from tensorflow_probability import distributions as tfd
 from genkit import Posterior
 
 
-def _check_min_scale(min_scale: float) -> None:
+def check_min_scale(min_scale: float) -> None:
     if min_scale <= 0:
         raise ValueError(f"min_scale must be positive, got {min_scale}")
 
 
-def _diagonal_normal(params: tf.Tensor, min_scale: float, event_ndims: int = 1) -> tfd.Distribution:
+def diagonal_normal(params: tf.Tensor, min_scale: float, event_ndims: int = 1) -> tfd.Distribution:
     """N(loc, diag(scale^2)) from ``[loc, raw_scale]`` split along the last axis of params (the
     first 2 * latent_dim numbers of a flat head), over ``event_ndims`` event axes."""
     loc, raw_scale = tf.split(params, 2, axis=-1)
     return tfd.Independent(tfd.Normal(loc, tf.nn.softplus(raw_scale) + min_scale),
                            reinterpreted_batch_ndims=event_ndims)
+
+
+def base_and_context(params: tf.Tensor, latent_dim: int, min_scale: float,
+                     context_size: int) -> tuple[tfd.Distribution, tf.Tensor | None]:
+    """An amortized flow's base Gaussian (the first ``2 * latent_dim`` numbers of ``params``) and the
+    context vector its steps read (the ``context_size`` numbers after them; None when 0)."""
+    base = diagonal_normal(params[..., : 2 * latent_dim], min_scale)
+    return base, params[..., 2 * latent_dim :] if context_size else None
 
 
 class DiagonalGaussian(Posterior):
@@ -36,7 +44,7 @@ class DiagonalGaussian(Posterior):
 
     def __init__(self, latent_dim: int, latent_shape: tuple[int, ...] | None = None, min_scale: float = 1e-5):
         super().__init__(latent_dim, latent_shape)
-        _check_min_scale(min_scale)
+        check_min_scale(min_scale)
         self.min_scale = min_scale
 
     @property
@@ -44,7 +52,7 @@ class DiagonalGaussian(Posterior):
         return (*self.latent_shape[:-1], 2 * self.latent_shape[-1])
 
     def distribution(self, params):
-        return _diagonal_normal(params, self.min_scale, len(self.latent_shape))
+        return diagonal_normal(params, self.min_scale, len(self.latent_shape))
 
 
 class Deterministic(Posterior):
@@ -81,7 +89,7 @@ class FullCovarianceGaussian(Posterior):
 
     def __init__(self, latent_dim: int, min_scale: float = 1e-5):
         super().__init__(latent_dim)
-        _check_min_scale(min_scale)
+        check_min_scale(min_scale)
         self.min_scale = min_scale
         self.to_scale_tril = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(), diag_shift=min_scale)
 
@@ -166,7 +174,7 @@ class FlowPosterior(Posterior):
                 f"layers and hidden widths must be positive and context_size >= 0, got layers={layers}, "
                 f"hidden={hidden}, context_size={context_size}"
             )
-        _check_min_scale(min_scale)
+        check_min_scale(min_scale)
         self.min_scale = min_scale
         self.context_size = context_size
         self.num_masked = latent_dim // 2
@@ -192,8 +200,7 @@ class FlowPosterior(Posterior):
         return 2 * self.latent_dim + self.context_size
 
     def distribution(self, params):
-        base = _diagonal_normal(params[..., : 2 * self.latent_dim], self.min_scale)
-        context = params[..., 2 * self.latent_dim :] if self.context_size else None
+        base, context = base_and_context(params, self.latent_dim, self.min_scale, self.context_size)
         swap = tfb.Permute(np.roll(np.arange(self.latent_dim), self.latent_dim - self.num_masked))
         steps: list[tfb.Bijector] = []
         for network in self.coupling_networks:

@@ -17,6 +17,7 @@ import numpy as np
 import pydantic
 import tensorflow as tf
 import tensorflow_probability as tfp
+from genkit_plugins.made import MaskedMLP, reversing_chain, shift_and_log_scale
 from pydantic_core import core_schema
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
@@ -291,43 +292,6 @@ class VampPrior(Prior):
         return tfd.MixtureSameFamily(tfd.Categorical(logits=tf.zeros(self.count)), components)
 
 
-class _Conditioner(keras.layers.Layer):
-    """MLP from ``[..., inputs]`` to ``(shift, log_scale)``, each ``[..., outputs]``.
-
-    With ``autoregressive=True`` (``inputs == outputs``) its weights are masked as in MADE
-    (Germain et al. 2015), so output i depends only on inputs before i: a MAF conditioner.
-    ``log_scale`` is squashed by tanh for stable training. Weights are created in ``__init__``.
-    """
-
-    def __init__(self, inputs: int, outputs: int, hidden: list[int], autoregressive: bool, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.outputs = outputs
-        widths = [inputs, *hidden, 2 * outputs]
-        degrees = [np.arange(1, inputs + 1)]
-        degrees += [np.arange(width) % max(1, inputs - 1) + 1 for width in hidden]
-        degrees += [np.tile(np.arange(1, outputs + 1), 2)]
-        self.kernels, self.biases, self.masks = [], [], []
-        for index, (d_in, d_out) in enumerate(zip(degrees[:-1], degrees[1:], strict=True)):
-            last = index == len(widths) - 2
-            if autoregressive:
-                mask = (d_out[None, :] > d_in[:, None]) if last else (d_out[None, :] >= d_in[:, None])
-            else:
-                mask = np.ones((widths[index], widths[index + 1]), bool)
-            self.masks.append(tf.constant(mask.astype(np.float32)))
-            init = "zeros" if last else "glorot_uniform"  # zero last layer: each flow starts as identity
-            self.kernels.append(self.add_weight(shape=mask.shape, initializer=init, name=f"kernel_{index}"))
-            self.biases.append(self.add_weight(shape=(mask.shape[1],), initializer="zeros", name=f"bias_{index}"))
-
-    def call(self, x):
-        h = x
-        for index, (kernel, bias, mask) in enumerate(zip(self.kernels, self.biases, self.masks, strict=True)):
-            h = tf.matmul(h, kernel * mask) + bias
-            if index < len(self.kernels) - 1:
-                h = tf.nn.relu(h)
-        shift, log_scale = tf.split(h, 2, axis=-1)
-        return shift, tf.tanh(log_scale)
-
-
 class FlowPrior(Prior):
     """A normalizing flow over a standard normal: MAF or RealNVP through ``tfp.bijectors``.
 
@@ -358,26 +322,21 @@ class FlowPrior(Prior):
         self.flow = flow
         masked = latent_dim // 2
         self.conditioners = [
-            _Conditioner(latent_dim, latent_dim, hidden, autoregressive=True)
+            MaskedMLP(latent_dim, latent_dim, hidden)
             if flow == "maf"
-            else _Conditioner(masked, latent_dim - masked, hidden, autoregressive=False)
+            else MaskedMLP(masked, latent_dim - masked, hidden, autoregressive=False)
             for _ in range(layers)
         ]
 
-    def _layer(self, conditioner: _Conditioner) -> tfb.Bijector:
+    def _layer(self, conditioner: MaskedMLP) -> tfb.Bijector:
         if self.flow == "maf":
-            return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=conditioner)
-        return tfb.RealNVP(
-            num_masked=self.latent_dim // 2, shift_and_log_scale_fn=lambda x, output_units: conditioner(x)
-        )
+            return tfb.MaskedAutoregressiveFlow(shift_and_log_scale_fn=shift_and_log_scale(conditioner))
+        return tfb.RealNVP(num_masked=self.latent_dim // 2, shift_and_log_scale_fn=shift_and_log_scale(conditioner))
 
     def distribution(self):
-        reverse = tfb.Permute(list(range(self.latent_dim - 1, -1, -1)))
-        bijectors: list[tfb.Bijector] = []
-        for conditioner in self.conditioners:
-            bijectors += [self._layer(conditioner), reverse]
+        flow = reversing_chain([self._layer(conditioner) for conditioner in self.conditioners], self.latent_dim)
         base = tfd.Independent(tfd.Normal(tf.zeros(self.latent_dim), 1.0), reinterpreted_batch_ndims=1)
-        return tfd.TransformedDistribution(base, tfb.Chain(bijectors[:-1]))
+        return tfd.TransformedDistribution(base, flow)
 
 
 def distribution_names() -> list[str]:

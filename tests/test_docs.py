@@ -94,7 +94,9 @@ def test_cli_reference_has_every_command_and_option(site):
 
 def test_family_pages_show_their_example_specs(site):
     for page, spec in [("ae", "ae_shapes"), ("vae", "vae_shapes"), ("beta_vae", "beta_vae_shapes"),
-                       ("cvae", "cvae_shapes")]:
+                       ("cvae", "cvae_shapes"), ("quantized", "vq_vae_shapes"), ("vae_gan", "vae_gan_shapes"),
+                       ("flows", "iaf_vae_shapes"), ("flows", "hyperspherical_vae_shapes"),
+                       ("samplers", "two_stage_vae_shapes")]:
         shown = page_text(site, f"families/{page}")
         for line in (ROOT / "examples" / f"{spec}.yaml").read_text().splitlines():
             assert line.strip() in shown, (page, line)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TINY_TOY
+from genkit_plugins.made import MaskedMLP, shift_and_log_scale
 from genkit_plugins.priors import (
     FlowPrior,
     GaussianMixture,
@@ -19,7 +20,6 @@ from genkit_plugins.priors import (
     SwissRoll,
     TfdPrior,
     UniformBox,
-    _Conditioner,
 )
 
 from genkit.assembly.build import build
@@ -129,13 +129,13 @@ def test_flow_prior_has_variables_at_construction_and_starts_as_standard_normal(
 
 
 def test_maf_conditioner_is_autoregressive():
-    conditioner = _Conditioner(4, 4, [16, 16], autoregressive=True)
+    conditioner = MaskedMLP(4, 4, [16, 16])
     for variable in conditioner.trainable_variables:
         variable.assign(tf.random.stateless_normal(variable.shape, seed=SEED))
     x = tf.constant(np.random.default_rng(1).standard_normal((1, 4)), tf.float32)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
-        shift, log_scale = conditioner(x)
+        shift, log_scale = shift_and_log_scale(conditioner)(x)
     for output in (shift, log_scale):
         jacobian = tape.batch_jacobian(output, x)[0].numpy()  # [out, in]
         assert np.all(np.triu(jacobian) == 0.0)  # output i depends only on inputs before i

@@ -43,7 +43,7 @@ from genkit.conformance.base import (
 )
 from genkit.conformance.components import small_context
 from genkit.plugin.component import recording
-from genkit.plugin.context import Context
+from genkit.plugin.context import Context, Shape
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
 from genkit.plugin.objective import Objective
@@ -73,8 +73,9 @@ class ModelSubject(Subject):
     inside tf.function, the model's weights round trip, and state changes only through add_update."""
 
     def __init__(self, cls: type, args: Mapping[str, Any] | None, latent_dim: int, batch_size: int, classes: int,
-                 labels: np.ndarray, context: Mapping[str, Any] | None):
+                 labels: np.ndarray, context: Mapping[str, Any] | None, data_shape: Shape = (2,)):
         self.latent_dim, self.batch_size, self.classes, self.labels = latent_dim, batch_size, classes, labels
+        self.data_shape = tuple(data_shape)
         super().__init__(cls, args, {**small_context((latent_dim,), batch_size=batch_size), **(context or {})})
 
     def model_spec(self, name: str) -> dict[str, Any]:
@@ -85,7 +86,7 @@ class ModelSubject(Subject):
         """A fresh small model with the plugin in it."""
         with registered(self.kind, self.cls) as name:
             spec = attempt("resolving the small model's spec", lambda: resolve(self.model_spec(name)))
-            context = Context(spec.latent_shape, (2,), self.classes if spec.conditional else 0, self.classes,
+            context = Context(spec.latent_shape, self.data_shape, self.classes if spec.conditional else 0, self.classes,
                               int(self.context["num_train_examples"]), self.batch_size, 1)
             return attempt("assembling a model with it (genkit.build)", lambda: build(spec, context=context))
 
@@ -101,8 +102,9 @@ class ModelSubject(Subject):
 
     @cached_property
     def batch(self) -> Tensors:
-        """Points and integer labels (the condition of conditional models)."""
-        return {**as_tensors(x=rng().normal(size=(self.batch_size, 2))), "y": tf.constant(self.labels, tf.int64)}
+        """Examples of ``data_shape`` (2-D points by default) and integer labels (the condition of conditional models)."""
+        return {**as_tensors(x=rng().normal(size=(self.batch_size, *self.data_shape))),
+                "y": tf.constant(self.labels, tf.int64)}
 
     def run_phases(self, model: Any, batch: Tensors, training: bool, phases: list[Phase] | None = None) -> Tensors:
         """Each phase's loss (with what the components report), by phase name."""
@@ -298,7 +300,8 @@ class DivergenceSubject(ModelSubject):
 class ObjectiveSubject(ModelSubject):
     """Check an objective in a small model (a diagonal Gaussian VAE on 2-D points; ``spec``
     replaces or adds spec entries, e.g. ``{"conditional": True}`` or the posterior, prior and
-    divergence the objective works with). The batch has integer ``labels`` (default: every
+    divergence the objective works with; ``data_shape`` is the examples' shape, 2-D points unless
+    the objective needs images, e.g. ``(8, 8)``). The batch has integer ``labels`` (default: every
     example labelled, ``classes`` classes), the condition of conditional models.
 
     ``loss_terms(model, batch, seed, training)`` returns finite float32 scalars including
@@ -315,10 +318,10 @@ class ObjectiveSubject(ModelSubject):
 
     def __init__(self, cls: type, args: Mapping[str, Any] | None = None, *, latent_dim: int = 3, batch_size: int = 8,
                  classes: int = 3, labels: np.ndarray | None = None, spec: Mapping[str, Any] | None = None,
-                 context: Mapping[str, Any] | None = None):
+                 context: Mapping[str, Any] | None = None, data_shape: Shape = (2,)):
         self.overrides = dict(spec or {})
         labels = np.arange(batch_size) % classes if labels is None else np.asarray(labels)
-        super().__init__(cls, args, latent_dim, batch_size, classes, labels, context)
+        super().__init__(cls, args, latent_dim, batch_size, classes, labels, context, data_shape)
 
     def applies(self, prop: str) -> bool:
         return prop != "class_logits" or has_own_method(self.cls, Objective, "class_logits")

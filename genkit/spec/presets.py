@@ -53,6 +53,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dip_vae": {**_GAUSSIAN_VAE, "divergence": "dip_vae"},
     "capacity_vae": {**_GAUSSIAN_VAE, "divergence": "capacity_kl"},
     "info_vae": {**_GAUSSIAN_VAE, "divergence": "info_vae"},
+    # VQ-VAE (van den Oord et al. 2017): a code grid from an EMA codebook (the spec sets latent_shape: [H, W, D]),
+    # sampled through an autoregressive prior over the codes fitted after training
+    "vq_vae": {**_AE, "encoder": "conv", "decoder": "conv", "posterior": "vq", "sampler": "autoregressive_codes"},
+    # VAE-GAN (Larsen et al. 2016): feature-space reconstruction through a conv discriminator; three phases
+    "vae_gan": {**_GAUSSIAN_VAE, "encoder": "conv", "decoder": "conv", "objective": "vae_gan"},
+    # flow posteriors: IAF (Kingma et al. 2016), planar and radial flows (Rezende and Mohamed 2015); Monte Carlo KL
+    "iaf_vae": {**_GAUSSIAN_VAE, "posterior": "iaf", "divergence": "mc_kl"},
+    "planar_vae": {**_GAUSSIAN_VAE, "posterior": "planar_flow", "divergence": "mc_kl"},
+    "radial_vae": {**_GAUSSIAN_VAE, "posterior": "radial_flow", "divergence": "mc_kl"},
+    # hyperspherical VAE (Davidson et al. 2018): von Mises-Fisher posterior, uniform prior on the sphere, analytic KL
+    "hyperspherical_vae": {**_GAUSSIAN_VAE, "posterior": "von_mises_fisher", "prior": "spherical_uniform"},
+    # two-stage VAE (Dai and Wipf 2019): a VAE with a learned decoder variance, sampled through a second VAE
+    "two_stage_vae": {**_GAUSSIAN_VAE, "likelihood": {"type": "gaussian", "variance": "global"},
+                      "sampler": "two_stage_vae"},
     # Kingma et al. 2014 M2: a classifier q(y|x) and labelled/unlabelled ELBO terms
     "m2": {**_GAUSSIAN_VAE, "objective": "m2", "conditional": True},
 }
