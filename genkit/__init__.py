@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     # component contracts (plugin base classes)
     "ArrayData": "genkit.plugin.dataset",
     "Dataset": "genkit.plugin.dataset",
+    "FactorDataset": "genkit.plugin.dataset",
+    "FactorGrid": "genkit.plugin.dataset",
     "Encoder": "genkit.plugin.networks",
     "Decoder": "genkit.plugin.networks",
     "Posterior": "genkit.plugin.heads",
@@ -87,6 +89,8 @@ __all__ = [
     "Divergence",
     "EarlyStopping",
     "Encoder",
+    "FactorDataset",
+    "FactorGrid",
     "GenerativeAutoencoder",
     "GenkitError",
     "KINDS",
@@ -142,7 +146,7 @@ if TYPE_CHECKING:
     from genkit.plugin.callback import Callback
     from genkit.plugin.context import Context, Shape
     from genkit.plugin.corruption import Corruption
-    from genkit.plugin.dataset import ArrayData, Dataset
+    from genkit.plugin.dataset import ArrayData, Dataset, FactorDataset, FactorGrid
     from genkit.plugin.divergence import Divergence
     from genkit.plugin.heads import Likelihood, Posterior
     from genkit.plugin.networks import Decoder, Encoder

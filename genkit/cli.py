@@ -168,14 +168,23 @@ def list_components(kind: str | None) -> None:
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1),
               help="Examples per batch (memory grows with batch size x samples per pass).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the sampling and the test binarization.")
+@click.option("--factor-points", default=6000, show_default=True, type=click.IntRange(min=0),
+              help="Rendered examples for the SAP, DCI and FactorVAE scores (datasets that render factors; 0: off).")
+@click.option("--factor-groups", default=600, show_default=True, type=click.IntRange(min=0),
+              help="Groups of 64 examples sharing a factor, for the beta-VAE and FactorVAE scores (0: off).")
+@click.option("--quality-samples", default=2000, show_default=True, type=click.IntRange(min=0),
+              help="Samples compared with test images by FID and precision/recall (labelled images; 0: off).")
 @_user_errors
-def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int) -> None:
-    """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
+def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int, factor_points: int,
+             factor_groups: int, quality_samples: int) -> None:
+    """Compute test metrics of RUN_DIR (ELBO, log p(x), latent, disentanglement and sample-quality
+    metrics); write metrics_eval.json."""
     from genkit.results.evaluation import print_metrics
     from genkit.runs.evaluate import evaluate as evaluate_run
     from genkit.runs.layout import EVAL_FILE
 
-    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed)
+    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed,
+                           factor_points=factor_points, factor_groups=factor_groups, quality_samples=quality_samples)
     print_metrics(results, title=f"{run_dir} ({split} split)")
     click.echo(f"written: {Path(run_dir) / EVAL_FILE}")
 
