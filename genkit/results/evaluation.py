@@ -175,10 +175,10 @@ def _compiled(fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
     return call
 
 
-def _mean_code(model: GenerativeAutoencoder, q: Any) -> np.ndarray:
+def _mean_code(model: GenerativeAutoencoder, q: Any) -> tf.Tensor:
     """E_q[z] of each example of ``q``, flattened (the code itself for a deterministic encoder)."""
     code = model.posterior.point(q) if model.posterior.deterministic else q.mean()
-    return tf.reshape(code, [int(code.shape[0]), -1]).numpy()
+    return tf.reshape(code, [tf.shape(code)[0], -1])
 
 
 def _posterior_summaries(
@@ -190,7 +190,7 @@ def _posterior_summaries(
         q = model.posterior_distribution(tf.constant(x[start : start + batch_size]))
         point = model.posterior.point(q)
         n = int(point.shape[0])
-        means.append(_mean_code(model, q))
+        means.append(_mean_code(model, q).numpy())
         draws.append(tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy())
         recons.append(model.likelihood.mean(model.likelihood_distribution(point)).numpy())
     return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
@@ -227,10 +227,12 @@ def disentanglement_scores(
     if model.conditional or sum(size > 1 for size in grid.sizes) < 2:
         return {}
     rng = np.random.default_rng([seed, 23])
+    mean_code = tf.function(lambda x: _mean_code(model, model.posterior_distribution(x)), autograph=False,
+                            input_signature=[tf.TensorSpec([None, *model.data_shape], tf.float32)])
 
     def represent(factors: np.ndarray) -> np.ndarray:
         x = evaluation_inputs(model, dataset.render(factors), int(rng.integers(2**31)))
-        return np.concatenate([_mean_code(model, model.posterior_distribution(tf.constant(x[i : i + batch_size])))
+        return np.concatenate([mean_code(tf.constant(x[i : i + batch_size])).numpy()
                                for i in range(0, len(x), batch_size)])
 
     results: dict[str, float] = {}
