@@ -19,6 +19,7 @@ from genkit_plugins.datasets.shapes import Shapes
 import genkit
 from genkit.results import features, metrics
 from genkit.results.evaluation import DESCRIPTIONS, sample_quality
+from genkit.results.report import render_report
 
 
 def test_frechet_distance_matches_the_closed_form():
@@ -133,3 +134,12 @@ def test_evaluate_reports_sample_quality_for_labelled_images(tmp_path):
     result = genkit.evaluate(genkit.build(spec), spec, progress=False, quality_samples=50)
     assert result["quality_samples"] == 50 and result["fid"] >= 0 and 0 <= result["precision"] <= 1
     assert all(DESCRIPTIONS[name] for name in ("fid", "precision", "recall", "feature_accuracy"))
+
+
+def test_the_report_shows_the_new_numbers_with_their_meaning():
+    """genkit report lists metrics_eval.json through the evaluation table: the new keys come with
+    their descriptions (the report's look is not this test's business)."""
+    import html
+
+    page = render_report("run", "", {"fid": 12.5, "beta_vae_score": 0.75}, [], [], "spec", "genkit evaluate run")
+    assert html.escape(DESCRIPTIONS["fid"]) in page and html.escape(DESCRIPTIONS["beta_vae_score"]) in page
