@@ -49,7 +49,7 @@ MMD_POINTS = 2000
 #: examples of independent factor combinations for SAP, DCI and the FactorVAE variances; groups of
 #: 64 examples sharing one factor for the beta-VAE and FactorVAE scores (two batches per group for
 #: beta-VAE); model samples and data images for FID and precision/recall. On 64 x 64 sprites these
-#: render about 120,000 images, a minute or so with an MLP encoder on two CPU cores.
+#: render about 120,000 images: 20 s of CPU time with an MLP encoder.
 FACTOR_POINTS = 6000
 FACTOR_GROUPS = 600
 QUALITY_SAMPLES = 2000

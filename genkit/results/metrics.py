@@ -306,6 +306,11 @@ def _represent_in_chunks(represent: Callable[[np.ndarray], np.ndarray], factors:
     return np.concatenate(parts)
 
 
+def _uniform(sizes: tuple[int, ...], shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Factor index rows ``[*shape, F]``, each factor uniform over its values and independent."""
+    return np.stack([rng.integers(0, size, shape) for size in sizes], axis=-1)
+
+
 def _grouped_factors(sizes: tuple[int, ...], groups: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(the factor each group fixes ``[groups]``, uniform factor draws ``[groups, GROUP_SIZE, F]``).
 
@@ -315,9 +320,7 @@ def _grouped_factors(sizes: tuple[int, ...], groups: int, rng: np.random.Generat
     varying = np.flatnonzero(np.asarray(sizes) > 1)
     if len(varying) < 2:
         raise ValueError(f"the scores need at least two factors with more than one value, got sizes {sizes}")
-    fixed = rng.choice(varying, groups)
-    factors = np.stack([rng.integers(0, size, (groups, GROUP_SIZE)) for size in sizes], axis=-1)
-    return fixed, factors
+    return rng.choice(varying, groups), _uniform(sizes, (groups, GROUP_SIZE), rng)
 
 
 def _split(n: int, train_fraction: float) -> int:
@@ -339,12 +342,12 @@ def beta_vae_score(
     agree on factor k (and are independent otherwise); its feature is the mean over the batch of
     ``|code(a) - code(b)|``, its label k. A logistic regression fitted on the first
     ``train_fraction`` of the points (with scikit-learn's default penalty, C = 1, as in the
-    reference) is scored on the rest: the test accuracy. 1 when a code
-    dimension ignores every factor but one; chance (1 / number of factors) when the code carries no
-    factor. disentanglement_lib uses 10,000 training and 5,000 test points.
+    reference) is scored on the rest: the test accuracy. 1 when a code dimension ignores every
+    factor but one; chance (1 / number of factors) when the code carries no factor.
+    disentanglement_lib uses 10,000 training and 5,000 test points.
     """
     fixed, first = _grouped_factors(sizes, groups, rng)
-    second = np.stack([rng.integers(0, size, (groups, GROUP_SIZE)) for size in sizes], axis=-1)
+    second = _uniform(sizes, (groups, GROUP_SIZE), rng)
     second[np.arange(groups), :, fixed] = first[np.arange(groups), :, fixed]
     rows = groups * GROUP_SIZE
     difference = np.abs(_represent_in_chunks(represent, first.reshape(rows, -1))
@@ -377,8 +380,7 @@ def factor_vae_score(
     code unrelated to the factors; 0 when every dimension is collapsed. disentanglement_lib uses
     10,000 variance points, 10,000 training and 5,000 test points.
     """
-    variances = np.var(_represent_in_chunks(represent, np.stack(
-        [rng.integers(0, size, variance_points) for size in sizes], axis=1)), axis=0, ddof=1)
+    variances = np.var(_represent_in_chunks(represent, _uniform(sizes, (variance_points,), rng)), axis=0, ddof=1)
     active = np.flatnonzero(np.sqrt(variances) >= prune_threshold)
     if len(active) == 0:
         return 0.0
