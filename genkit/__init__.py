@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {
     "ArrayData": "genkit.plugin.dataset",
     "Stream": "genkit.plugin.dataset",
     "Dataset": "genkit.plugin.dataset",
+    "FactorDataset": "genkit.plugin.dataset",
+    "FactorGrid": "genkit.plugin.dataset",
     "Encoder": "genkit.plugin.networks",
     "Decoder": "genkit.plugin.networks",
     "Posterior": "genkit.plugin.heads",
@@ -95,6 +97,8 @@ __all__ = [
     "Divergence",
     "EarlyStopping",
     "Encoder",
+    "FactorDataset",
+    "FactorGrid",
     "GenerativeAutoencoder",
     "GenkitError",
     "KINDS",
@@ -154,7 +158,7 @@ if TYPE_CHECKING:
     from genkit.plugin.callback import Callback
     from genkit.plugin.context import Context, Shape
     from genkit.plugin.corruption import Corruption
-    from genkit.plugin.dataset import ArrayData, Dataset, Stream
+    from genkit.plugin.dataset import ArrayData, Dataset, FactorDataset, FactorGrid, Stream
     from genkit.plugin.divergence import Divergence
     from genkit.plugin.heads import Likelihood, Posterior
     from genkit.plugin.memory import check_memory

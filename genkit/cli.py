@@ -291,13 +291,20 @@ def list_components(kind: str | None) -> None:
               help="Examples per batch (memory grows with batch size x samples per pass).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED),
               help="Seed of the sampling and the test binarization.")
+@click.option("--factor-points", default=6000, show_default=True, type=click.IntRange(0, MAX_SAMPLES),
+              help="Rendered examples for the SAP, DCI and FactorVAE scores (datasets that render factors; 0: off).")
+@click.option("--factor-groups", default=600, show_default=True, type=click.IntRange(0, MAX_SAMPLES),
+              help="Groups of 64 examples sharing a factor, for the beta-VAE and FactorVAE scores (0: off).")
+@click.option("--quality-samples", default=2000, show_default=True, type=click.IntRange(0, MAX_SAMPLES),
+              help="Samples compared with test images by FID and precision/recall (labelled images; 0: off).")
 @click.option("--out", type=SafePath(dir_okay=False),
               help="JSON file of the metrics (default: RUN_DIR/metrics_eval.json).")
 @overwrite_option
 @_user_errors
-def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int, out: str | None,
-             overwrite: bool) -> None:
-    """Compute test metrics of RUN_DIR (ELBO, log p(x), latent metrics); write metrics_eval.json."""
+def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int, seed: int, factor_points: int,
+             factor_groups: int, quality_samples: int, out: str | None, overwrite: bool) -> None:
+    """Compute test metrics of RUN_DIR (ELBO, log p(x), latent, disentanglement and sample-quality
+    metrics); write metrics_eval.json."""
     import json
 
     from genkit.results.evaluation import print_metrics
@@ -307,9 +314,12 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
 
     if out:
         refuse_existing(Path(out), overwrite)
-    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed, write=not out)
+    results = evaluate_run(run_dir, data, split=split, k=k, batch_size=batch_size, seed=seed,
+                           factor_points=factor_points, factor_groups=factor_groups, quality_samples=quality_samples,
+                           write=not out)
     if out:
-        write_atomic(Path(out), json.dumps(results, indent=2) + "\n")
+        write_atomic(Path(out), json.dumps(results, indent=2) + "
+")
     print_metrics(results, title=f"{run_dir} ({split} split)")
     click.echo(f"written: {out or Path(run_dir) / EVAL_FILE}")
 

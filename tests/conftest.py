@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -47,3 +48,11 @@ def tiny_vae() -> dict:
 def tiny_toy() -> dict:
     """A fresh copy of the tiny 2-D toy spec."""
     return copy.deepcopy(TINY_TOY)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def feature_cache(tmp_path_factory) -> Iterator[None]:
+    """Feature networks trained by evaluations (FID) go to a session folder, never to ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENKIT_CACHE_DIR", str(tmp_path_factory.mktemp("genkit-cache")))
+        yield

@@ -1,5 +1,5 @@
 """The dataset contract: a source of arrays, and the arrays of one split; or, for data that do not
-fit in memory, a stream of pieces read a few at a time."""
+fit in memory, a stream of pieces read a few at a time; datasets that render factors."""
 
 from __future__ import annotations
 
@@ -94,3 +94,45 @@ class Dataset:
     def can_stream(cls) -> bool:
         """Whether the dataset implements :meth:`stream`."""
         return cls.stream is not Dataset.stream
+
+
+@dataclass(frozen=True)
+class FactorGrid:
+    """Discrete generative factors: factor ``k`` takes the values ``0 .. sizes[k] - 1``.
+
+    ``categorical[k]`` says that factor ``k``'s values are unordered classes (a shape), not points
+    on a scale (a size, an angle, a position); metrics fit classifiers to categorical factors and
+    regressions to ordered ones.
+    """
+
+    names: tuple[str, ...]
+    sizes: tuple[int, ...]
+    categorical: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.names) == len(self.sizes) == len(self.categorical):
+            raise ValueError("a factor grid needs one name, size and categorical flag per factor")
+        if any(size < 1 for size in self.sizes):
+            raise ValueError(f"every factor needs at least one value, got sizes {self.sizes}")
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` combinations ``[n, F]`` (int64), each factor uniform over its values and independent."""
+        return np.stack([rng.integers(0, size, n) for size in self.sizes], axis=1)
+
+
+class FactorDataset(Dataset):
+    """A dataset generated from a grid of discrete factors, any combination of which it renders.
+
+    Disentanglement metrics need more than a fixed sample: the beta-VAE and FactorVAE scores draw
+    groups of examples that share the value of one factor, so the dataset must render the examples
+    of factor combinations it is given. ``load`` returns the factor indices as ``factors``.
+    """
+
+    @property
+    def grid(self) -> FactorGrid:
+        """The factors, their numbers of values and which are categorical."""
+        raise NotImplementedError
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        """The examples ``[N, *shape]`` (float32 in [0, 1]) of factor index rows ``[N, F]``."""
+        raise NotImplementedError

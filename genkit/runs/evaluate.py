@@ -13,8 +13,9 @@ from typing import Any
 from genkit.assembly.data import describe_data, load_split
 from genkit.assembly.model import GenerativeAutoencoder
 from genkit.errors import GenkitError
-from genkit.plugin.dataset import ArrayData
-from genkit.results.evaluation import evaluate_model
+from genkit.plugin.dataset import ArrayData, FactorDataset
+from genkit.plugin.instantiate import instantiate
+from genkit.results.evaluation import FACTOR_GROUPS, FACTOR_POINTS, QUALITY_SAMPLES, evaluate_model
 from genkit.runs.directory import write_atomic
 from genkit.runs.layout import EVAL_FILE, SPEC_FILE
 from genkit.runs.load import load
@@ -25,15 +26,16 @@ DATA_SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
 
 
 def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
-        GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None]:
-    """(model, run dir or None, evaluation split, train split or None) from evaluate's arguments."""
+        GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None, FactorDataset | None]:
+    """(model, run dir or None, evaluation split, train split or None, the dataset if it renders
+    factor combinations) from evaluate's arguments."""
     if isinstance(source, GenerativeAutoencoder):
         model, run_dir = source, None
     else:
         run_dir = Path(source)
         model = load(run_dir)
     if isinstance(data, ArrayData):
-        return model, run_dir, data, None
+        return model, run_dir, data, None, None
     if data is None:
         if run_dir is None:
             raise GenkitError("evaluating a model object needs data: an ArrayData or a spec file")
@@ -43,7 +45,8 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
                           "is a data file; copy the run's spec.yaml and point its data section at the file "
                           f"(type: npz or h5, path: {data})")
     spec = load_spec(data)
-    evaluation = load_split(spec, split)
+    dataset = instantiate("dataset", spec.dataset_entry, "data")
+    evaluation = load_split(spec, split, dataset)
     if tuple(evaluation.x.shape[1:]) != model.data_shape:
         raise GenkitError(f"the data have examples of shape {evaluation.x.shape[1:]}, "
                           f"but the model was trained on shape {model.data_shape}")
@@ -51,8 +54,8 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
     if problem:
         raise GenkitError(f"{describe_data(spec)} ({split} split) does not fit the model's likelihood: {problem}")
     labelled = evaluation.y is not None and evaluation.y.ndim == 1
-    train = load_split(spec, "train") if labelled and split != "train" else None
-    return model, run_dir, evaluation, train
+    train = load_split(spec, "train", dataset) if labelled and split != "train" else None
+    return model, run_dir, evaluation, train, dataset if isinstance(dataset, FactorDataset) else None
 
 
 def evaluate(
@@ -66,19 +69,29 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     write: bool = True,
+    factor_points: int = FACTOR_POINTS,
+    factor_groups: int = FACTOR_GROUPS,
+    quality_samples: int = QUALITY_SAMPLES,
+    feature_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Every metric that applies to the model and data; written to ``metrics_eval.json`` in the run dir.
 
     ``source`` is a run directory or a model. ``data`` is a spec file whose ``data`` section to
     use (default: the run's own spec) or an :class:`ArrayData` to evaluate directly. ``k`` is the
     number of importance samples for log p(x); ``batch_size`` and ``samples_per_pass`` bound
-    memory. Metrics that do not apply (an ELBO for a deterministic encoder, a probe without labels
-    or when evaluating the train split the probe learns from) are left out.
+    memory. A dataset that renders factor combinations (``sprites``) adds the disentanglement
+    scores, on ``factor_points`` examples and ``factor_groups`` groups; labelled images add FID and
+    precision/recall of ``quality_samples`` samples, in the features of a classifier trained on the
+    training split and cached in ``feature_cache`` (see :func:`genkit.results.evaluation.evaluate_model`).
+    Metrics that do not apply (an ELBO for a deterministic encoder, a probe without labels or when
+    evaluating the train split the probe learns from) are left out.
     """
-    model, run_dir, arrays, train = _resolve(source, data, split)
+    model, run_dir, arrays, train, factors = _resolve(source, data, split)
     results = evaluate_model(model, arrays, train, split=split if not isinstance(data, ArrayData) else "given",
                              k=k, batch_size=batch_size, samples_per_pass=samples_per_pass, seed=seed,
-                             progress=progress)
+                             progress=progress, factors=factors, factor_points=factor_points,
+                             factor_groups=factor_groups, quality_samples=quality_samples,
+                             feature_cache=feature_cache)
     if write and run_dir is not None:
         write_atomic(run_dir / EVAL_FILE, json.dumps(results, indent=2) + "\n")
     return results
