@@ -1,4 +1,4 @@
-"""The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, new-plugin.
+"""The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, data, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
 no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
@@ -237,6 +237,39 @@ def export_command(run_dir: str, out_dir: str, overwrite: bool) -> None:
     export(model, out_dir, overwrite=overwrite)
     names = "encode, decode" + (", sample" if model.can_sample else " (no prior or sampler, so no sample)")
     click.echo(f"exported: {out_dir} (signatures: {names})")
+
+
+@main.group()
+def data() -> None:
+    """Datasets: convert files, folders and generated datasets into TFRecord shards or image folders."""
+
+
+@data.command()
+@click.argument("source")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--to", "to", type=click.Choice(["tfrecord", "image_folder"]), default="tfrecord", show_default=True,
+              help="What to write: sharded TFRecord files with genkit-tfrecord.json, or a folder of PNG files.")
+@click.option("--type", "kind", metavar="DATASET",
+              help="The source's dataset type (default: from SOURCE: a folder is image_folder, or tfrecord when it "
+              "holds genkit-tfrecord.json; .npz, .h5, .npy by their ending; a dataset name is that dataset).")
+@click.option("--arg", "args", multiple=True, metavar="KEY=VALUE",
+              help="An argument of the source dataset, as in a spec's data entry (e.g. images=x_train); repeatable.")
+@click.option("--split", "splits", multiple=True,
+              help="A split to write (repeatable; default: train, and test when the source has one).")
+@click.option("--examples-per-shard", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Examples per TFRecord shard.")
+@_user_errors
+def convert(source: str, out_dir: str, to: str, kind: str | None, args: tuple[str, ...], splits: tuple[str, ...],
+            examples_per_shard: int) -> None:
+    """Write SOURCE (a .npz, .h5 or .npy file, an image folder, or a dataset name such as colour_shapes)
+    into OUT_DIR as TFRecord shards or PNG files, a piece at a time."""
+    from genkit.runs.convert import convert as convert_source
+    from genkit.runs.convert import parse_arguments
+
+    written = convert_source(source, out_dir, to=to, kind=kind, args=parse_arguments(args), splits=splits,
+                             examples_per_shard=examples_per_shard)
+    counts = ", ".join(f"{split}: {count:,} examples" for split, count in written.items())
+    click.echo(f"written: {out_dir} ({counts})")
 
 
 @main.command(name="new-plugin")
