@@ -106,6 +106,19 @@ def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
     return split.head(n)
 
 
+def limited_pieces(spec: Spec, stream: Stream) -> tuple[list[Any], list[int]]:
+    """The stream's pieces and their sizes after ``data.limit`` (whole pieces, in order, until at
+    least ``limit`` examples); an empty stream refused."""
+    pieces, sizes = list(stream.pieces), [int(s) for s in stream.sizes]
+    limit = spec.data_options.limit
+    if limit is not None:
+        kept = int(np.searchsorted(np.cumsum(sizes), limit)) + 1
+        pieces, sizes = pieces[:kept], sizes[:kept]
+    if not pieces or sum(sizes) == 0:
+        raise GenkitError(f"dataset '{spec.data['type']}': the stream has no examples")
+    return pieces, sizes
+
+
 def streamed_splits(spec: Spec, stream: Stream) -> tuple[StreamedSplit, StreamedSplit | None]:
     """The training and validation pieces of a streamed training split, after ``limit``."""
     options = spec.data_options
@@ -114,12 +127,7 @@ def streamed_splits(spec: Spec, stream: Stream) -> tuple[StreamedSplit, Streamed
             raise SpecError(f"data.{key} needs the data in memory (it marks or draws per example); with data "
                             "that stream use data.binarize: dynamic and fully labelled data",
                             f"data.{key}", spec.source, spec.line_of(f"data.{key}"))
-    pieces, sizes = list(stream.pieces), [int(s) for s in stream.sizes]
-    if options.limit is not None:
-        kept = int(np.searchsorted(np.cumsum(sizes), options.limit)) + 1
-        pieces, sizes = pieces[:kept], sizes[:kept]
-    if not pieces or sum(sizes) == 0:
-        raise GenkitError(f"dataset '{spec.data['type']}': the stream has no examples")
+    pieces, sizes = limited_pieces(spec, stream)
     seed = spec.train.seed
     held_out = int(round(len(pieces) * options.validation_split))
     if options.validation_split > 0 and held_out == 0 and len(pieces) > 1:

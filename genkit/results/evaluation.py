@@ -1,7 +1,8 @@
 """Evaluation that can be compared with papers: ELBO, importance-weighted log p(x), latent metrics.
 
-:func:`evaluate_model` computes, for a model and arrays (``genkit.evaluate(run_dir)`` and
-``genkit evaluate RUN_DIR`` call it on a run's test split, :mod:`genkit.runs.evaluate`):
+:func:`evaluate_model` computes, for a model and data, arrays or a stream read a batch at a time
+(``genkit.evaluate(run_dir)`` and ``genkit evaluate RUN_DIR`` call it on a run's test split,
+:mod:`genkit.runs.evaluate`):
 
 - the ELBO and its two terms (reconstruction -E_q log p(x|z) and KL(q(z|x) || p(z)));
 - the importance-weighted estimate of log p(x) with k samples (Burda et al., 2016), computed in
@@ -19,13 +20,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from genkit.assembly.model import GenerativeAutoencoder
+from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData
 from genkit.results import metrics as latent_metrics
@@ -35,6 +38,10 @@ PAIRS_PER_PASS = 20_000
 
 #: Points drawn from the aggregate posterior and from the prior for the MMD.
 MMD_POINTS = 2000
+
+#: Per-example codes (posterior means, labels, factors, clusters) kept for the probe, the cluster
+#: accuracies and MIG: those of the first this many examples, so memory stays bounded.
+CODES_KEPT = 100_000
 
 #: What each metric means, for the printed table and the report.
 DESCRIPTIONS: dict[str, str] = {
@@ -75,6 +82,29 @@ def _require_density(model: GenerativeAutoencoder, what: str) -> None:
         raise GenkitError(f"{what} needs a prior with a density p(z); this model has none")
 
 
+def _iwae_plan(model: GenerativeAutoencoder, k: int, batch_size: int,
+               samples_per_pass: int | None) -> tuple[Callable[..., tf.Tensor], list[int]]:
+    """The compiled pass and the number of samples of each pass, for k importance samples."""
+    _require_density(model, "the importance-weighted log-likelihood")
+    if k < 1:
+        raise GenkitError(f"k must be at least 1, got {k}")
+    per_pass = samples_per_pass or max(1, min(k, PAIRS_PER_PASS // batch_size))
+    return _compiled(_log_weights_logsumexp_fn(model)), [min(per_pass, k - start) for start in range(0, k, per_pass)]
+
+
+def _log_px_batch(log_weights_logsumexp: Callable[..., tf.Tensor], x: np.ndarray, passes: list[int], seed: int,
+                  batch_index: int, advance: Callable[[], None]) -> np.ndarray:
+    """The k-sample estimate of log p(x) for one batch (batch ``batch_index`` of its dataset): a
+    running log-sum-exp over the passes, so memory does not grow with k."""
+    chunk = tf.constant(x)
+    total = np.full(len(x), -np.inf)
+    for pass_index, samples in enumerate(passes):
+        pass_seed = _seed(seed, batch_index * len(passes) + pass_index)
+        total = np.logaddexp(total, log_weights_logsumexp(chunk, samples, pass_seed).numpy())
+        advance()
+    return total - math.log(sum(passes))
+
+
 def importance_weighted_log_likelihood(
     model: GenerativeAutoencoder,
     x: np.ndarray,
@@ -94,26 +124,14 @@ def importance_weighted_log_likelihood(
     pass one vectorised call of an XLA-compiled ``tf.function``; the running log-sum-exp over passes is exact,
     so memory does not grow with k.
     """
-    _require_density(model, "the importance-weighted log-likelihood")
-    if k < 1:
-        raise GenkitError(f"k must be at least 1, got {k}")
-    per_pass = samples_per_pass or max(1, min(k, PAIRS_PER_PASS // batch_size))
-    log_weights_logsumexp = _compiled(_log_weights_logsumexp_fn(model))
+    log_weights_logsumexp, passes = _iwae_plan(model, k, batch_size, samples_per_pass)
     x = np.asarray(x, np.float32)
-    passes = [min(per_pass, k - start) for start in range(0, k, per_pass)]
-    batches = range(0, len(x), batch_size)
-    out = np.empty(len(x), np.float64)
+    starts = range(0, len(x), batch_size)
     with _progress_bar(progress) as bar:
-        task = bar.add_task(f"log p(x), k={k}", total=len(batches) * len(passes))
-        for batch_index, start in enumerate(batches):
-            chunk = tf.constant(x[start : start + batch_size])
-            total = np.full(int(chunk.shape[0]), -np.inf)
-            for pass_index, samples in enumerate(passes):
-                pass_seed = _seed(seed, batch_index * len(passes) + pass_index)
-                total = np.logaddexp(total, log_weights_logsumexp(chunk, samples, pass_seed).numpy())
-                bar.advance(task)
-            out[start : start + len(total)] = total - math.log(k)
-    return out
+        task = bar.add_task(f"log p(x), k={k}", total=len(starts) * len(passes))
+        parts = [_log_px_batch(log_weights_logsumexp, x[start : start + batch_size], passes, seed, index,
+                               lambda: bar.advance(task)) for index, start in enumerate(starts)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _log_weights_logsumexp_fn(model: GenerativeAutoencoder) -> Callable[..., tf.Tensor]:
@@ -144,34 +162,114 @@ def _compiled(fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
     return call
 
 
-def _posterior_summaries(
-    model: GenerativeAutoencoder, x: np.ndarray, batch_size: int, seed: int
-) -> dict[str, np.ndarray]:
-    """Posterior means (the code for deterministic encoders), one draw z ~ q(z|x) each, and reconstructions."""
-    means, draws, recons = [], [], []
-    for index, start in enumerate(range(0, len(x), batch_size)):
-        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]))
-        point = model.posterior.point(q)
-        n = int(point.shape[0])
-        means.append(tf.reshape(point if model.posterior.deterministic else q.mean(), [n, -1]).numpy())
-        draws.append(tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy())
-        recons.append(model.likelihood.mean(model.likelihood_distribution(point)).numpy())
-    return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
+def _posterior_summaries(model: GenerativeAutoencoder, x: np.ndarray, seed: int, index: int) -> dict[str, np.ndarray]:
+    """For batch ``index``: posterior means (the code for deterministic encoders), one draw
+    z ~ q(z|x) each, and the reconstructions."""
+    q = model.posterior_distribution(tf.constant(x))
+    point = model.posterior.point(q)
+    n = int(point.shape[0])
+    return {"means": tf.reshape(point if model.posterior.deterministic else q.mean(), [n, -1]).numpy(),
+            "draws": tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy(),
+            "reconstructions": model.likelihood.mean(model.likelihood_distribution(point)).numpy()}
+
+
+def _binarized(model: GenerativeAutoencoder, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``x`` as the likelihood scores it, drawing from ``rng`` (stateful: batch after batch draws what
+    one call on all the examples would)."""
+    if model.binarize != "dynamic":
+        return np.asarray(x, np.float32)
+    return (rng.uniform(size=x.shape) < x).astype(np.float32)
 
 
 def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
     """The data as the model's likelihood scores it: binarized once with a fixed seed if training
     binarized dynamically, unchanged otherwise."""
-    if model.binarize != "dynamic":
-        return np.asarray(x, np.float32)
-    rng = np.random.default_rng([seed, 5])
-    return (rng.uniform(size=x.shape) < x).astype(np.float32)
+    return _binarized(model, x, np.random.default_rng([seed, 5]))
+
+
+def data_batches(data: ArrayData | StreamedSplit, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """The examples of ``data`` in order, ``batch_size`` at a time, as numpy ``x`` (float32) and,
+    where the data have them, ``y`` and ``factors``: arrays sliced, streams read a batch at a time."""
+    if isinstance(data, StreamedSplit):
+        for batch in data.examples().batch(batch_size).prefetch(1):
+            yield {key: value.numpy() for key, value in batch.items()}
+        return
+    for start in range(0, len(data), batch_size):
+        columns = {"x": data.x, "y": data.y, "factors": data.factors}
+        yield {key: value[start : start + batch_size] for key, value in columns.items() if value is not None}
+
+
+@dataclass
+class _Kept:
+    """Per-example values of the first :data:`CODES_KEPT` examples (the metrics that need them all)."""
+
+    parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, **values: np.ndarray | None) -> None:
+        room = CODES_KEPT - self.count
+        if room <= 0:
+            return
+        for key, value in values.items():
+            if value is not None:
+                self.parts.setdefault(key, []).append(np.asarray(value)[:room])
+        self.count += min(room, len(next(v for v in values.values() if v is not None)))
+
+    def get(self, key: str) -> np.ndarray | None:
+        return np.concatenate(self.parts[key]) if key in self.parts else None
+
+
+@dataclass
+class _Totals:
+    """Sums over every example of a pass through the data (float64), for the means at the end."""
+
+    examples: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    values: int = 0
+    binary: bool = True
+    shift: np.ndarray | None = None  # the first batch's mean code: the variance sums stay well conditioned
+    code_sum: Any = 0.0
+    code_squares: Any = 0.0
+    draws: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, key: str, per_example: np.ndarray) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + float(np.sum(per_example, dtype=np.float64))
+
+    def add_codes(self, means: np.ndarray, draws: np.ndarray) -> None:
+        means = means.astype(np.float64)
+        if self.shift is None:
+            self.shift = means.mean(axis=0)
+        self.code_sum = self.code_sum + np.sum(means - self.shift, axis=0)
+        self.code_squares = self.code_squares + np.sum((means - self.shift) ** 2, axis=0)
+        taken = sum(len(d) for d in self.draws)
+        if taken < MMD_POINTS:
+            self.draws.append(draws[: MMD_POINTS - taken])
+
+    def mean(self, key: str) -> float:
+        return self.sums[key] / self.examples
+
+    def code_variances(self) -> np.ndarray:
+        centred = self.code_sum / self.examples
+        return np.maximum(self.code_squares / self.examples - centred**2, 0.0)
+
+
+def _codes_of(model: GenerativeAutoencoder, data: ArrayData | StreamedSplit, batch_size: int, seed: int,
+              binarize_seed: int) -> _Kept:
+    """Posterior means, labels and cluster indices of the first examples of (training) data."""
+    kept, rng = _Kept(), np.random.default_rng([binarize_seed, 5])
+    for index, batch in enumerate(data_batches(data, batch_size)):
+        if kept.count >= CODES_KEPT:
+            break
+        x = _binarized(model, batch["x"], rng)
+        clusters = np.asarray(model.classify(x)) if model.has_classifier else None
+        kept.add(means=_posterior_summaries(model, x, seed, index)["means"], y=batch.get("y"), clusters=clusters)
+    return kept
 
 
 def evaluate_model(
     model: GenerativeAutoencoder,
-    arrays: ArrayData,
-    train: ArrayData | None = None,
+    data: ArrayData | StreamedSplit,
+    train: ArrayData | StreamedSplit | None = None,
     *,
     split: str = "given",
     k: int = 1000,
@@ -180,58 +278,92 @@ def evaluate_model(
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Every metric that applies to ``model`` on ``arrays`` (the ``split`` named in the results).
+    """Every metric that applies to ``model`` on ``data`` (the ``split`` named in the results).
 
+    ``data`` are arrays or a stream: either way they are read once, ``batch_size`` examples at a
+    time, so a test split that does not fit in memory is evaluated in bounded memory (sums over
+    every example; posterior means, labels and factors of the first :data:`CODES_KEPT` examples
+    for the linear probe, cluster accuracies and MIG; the first :data:`MMD_POINTS` posterior draws
+    for the MMD), and arrays and a stream of the same examples give the same numbers.
     ``train`` (labelled training data) lets the linear probe and the majority-cluster accuracy
     learn their mappings. ``k`` is the number of importance samples for log p(x); ``batch_size``
     and ``samples_per_pass`` bound memory (see :func:`importance_weighted_log_likelihood`).
     Metrics that do not apply (an ELBO for a deterministic encoder, a probe without labels) are left out.
     """
     started = time.perf_counter()
-    x = evaluation_inputs(model, arrays.x, seed)
-    results: dict[str, Any] = {"split": split, "examples": len(x), "latent_dim": model.latent_dim}
     stochastic = not model.posterior.deterministic
     has_density = model.prior is not None and not model.prior.sample_only
-    if stochastic and has_density:
-        terms = model.elbo_terms(x, seed=seed, batch_size=batch_size)
-        results.update(elbo=float(np.mean(terms["elbo"])), elbo_reconstruction=float(np.mean(terms["reconstruction"])),
-                       elbo_kl=float(np.mean(terms["kl"])), k=k)
-        log_px = importance_weighted_log_likelihood(model, x, k, batch_size, samples_per_pass, seed, progress)
-        results["log_likelihood"] = float(np.mean(log_px))
+    totals, kept, rng = _Totals(), _Kept(), np.random.default_rng([seed, 5])
+    plan = _iwae_plan(model, k, batch_size, samples_per_pass) if stochastic and has_density else None
+    batches = -(-len(data) // batch_size)
+    with _progress_bar(progress) as bar:
+        task = bar.add_task(f"evaluation, k={k}", total=batches * (len(plan[1]) if plan else 1))
+        for index, batch in enumerate(data_batches(data, batch_size)):
+            x = _binarized(model, batch["x"], rng)
+            totals.examples += len(x)
+            if plan is not None:
+                terms = model.elbo_terms(x, seed=seed, batch_size=batch_size, first_batch=index)
+                for key in ("elbo", "reconstruction", "kl"):
+                    totals.add(key, terms[key])
+                totals.add("log_px", _log_px_batch(plan[0], x, plan[1], seed, index, lambda: bar.advance(task)))
+            else:
+                bar.advance(task)
+            summary = _posterior_summaries(model, x, seed, index)
+            totals.add("squared_error", (summary["reconstructions"] - x) ** 2)
+            totals.values += x.size
+            totals.binary = totals.binary and bool(np.all((x == 0) | (x == 1)))
+            p = np.clip(summary["reconstructions"], 1e-7, 1 - 1e-7).reshape(len(x), -1)
+            flat = x.reshape(len(x), -1)
+            totals.add("bce", -np.sum(flat * np.log(p) + (1 - flat) * np.log1p(-p), axis=1))
+            totals.add_codes(summary["means"], summary["draws"])
+            clusters = np.asarray(model.classify(x)) if model.has_classifier and "y" in batch else None
+            kept.add(means=summary["means"], y=batch.get("y"), factors=batch.get("factors"), clusters=clusters)
 
-    summary = _posterior_summaries(model, x, batch_size, seed)
-    recon = summary["reconstructions"]
-    results["reconstruction_mse"] = float(np.mean((recon - x) ** 2))
-    if np.all((x == 0) | (x == 1)):
-        p = np.clip(recon, 1e-7, 1 - 1e-7).reshape(len(x), -1)
-        flat = x.reshape(len(x), -1)
-        results["reconstruction_bce"] = float(np.mean(-np.sum(flat * np.log(p) + (1 - flat) * np.log1p(-p), axis=1)))
-    results["active_units"], _ = latent_metrics.active_units(summary["means"])
-
+    results: dict[str, Any] = {"split": split, "examples": totals.examples, "latent_dim": model.latent_dim}
+    if plan is not None:
+        results.update(elbo=totals.mean("elbo"), elbo_reconstruction=totals.mean("reconstruction"),
+                       elbo_kl=totals.mean("kl"), k=k, log_likelihood=totals.mean("log_px"))
+    results["reconstruction_mse"] = totals.sums["squared_error"] / totals.values
+    if totals.binary:
+        results["reconstruction_bce"] = totals.mean("bce")
+    variances = totals.code_variances()
+    results["active_units"] = int(np.sum(variances > latent_metrics.ACTIVE_UNIT_THRESHOLD))
     if model.prior is not None:
-        n = min(MMD_POINTS, len(x))
-        prior_draws = model.prior_distribution().sample(n, seed=_seed(seed, 20_000)).numpy().reshape(n, -1)
-        results["mmd"] = latent_metrics.mmd_squared(summary["draws"][:n], prior_draws)
-
-    if arrays.y is not None and arrays.y.ndim == 1:
-        clusters = np.asarray(model.classify(x)) if model.has_classifier else None
-        if train is not None and train.y is not None:
-            train_x = evaluation_inputs(model, train.x, seed + 1)
-            train_means = _posterior_summaries(model, train_x, batch_size, seed)["means"]
-            results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
-                train_means, train.y, summary["means"], arrays.y)
-            if clusters is not None:
-                results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
-                    train.y, np.asarray(model.classify(train_x)), arrays.y, clusters)
-        if clusters is not None:
-            results["cluster_accuracy"] = latent_metrics.cluster_accuracy(arrays.y, clusters)
-    if arrays.factors is not None and model.latent_dim >= 2:
-        mig, gaps = latent_metrics.mutual_information_gap(summary["means"], arrays.factors)
+        draws = np.concatenate(totals.draws)
+        prior_draws = model.prior_distribution().sample(len(draws), seed=_seed(seed, 20_000)).numpy()
+        results["mmd"] = latent_metrics.mmd_squared(draws, prior_draws.reshape(len(draws), -1))
+    results.update(_label_metrics(model, kept, train, batch_size, seed))
+    factors = kept.get("factors")
+    if factors is not None and model.latent_dim >= 2:
+        mig, gaps = latent_metrics.mutual_information_gap(kept.get("means"), factors)
         results["mig"] = mig
-        names = arrays.factor_names or [str(i) for i in range(len(gaps))]
+        names = _factor_names(data) or [str(i) for i in range(len(gaps))]
         results.update({f"mig_{name}": float(gap) for name, gap in zip(names, gaps, strict=True) if np.isfinite(gap)})
-
     results["seconds"] = round(time.perf_counter() - started, 2)
+    return results
+
+
+def _factor_names(data: ArrayData | StreamedSplit) -> list[str]:
+    return list(data.factor_names if isinstance(data, ArrayData) else data.stream.factor_names)
+
+
+def _label_metrics(model: GenerativeAutoencoder, kept: _Kept, train: ArrayData | StreamedSplit | None,
+                   batch_size: int, seed: int) -> dict[str, float]:
+    """The linear probe and cluster accuracies, for data with class labels."""
+    y, results = kept.get("y"), {}
+    if y is None or y.ndim != 1:
+        return {}
+    clusters = kept.get("clusters")
+    learned = _codes_of(model, train, batch_size, seed, seed + 1) if train is not None else None
+    train_y = None if learned is None else learned.get("y")
+    if learned is not None and train_y is not None:
+        results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
+            learned.get("means"), train_y, kept.get("means"), y)
+        if clusters is not None:
+            results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
+                train_y, learned.get("clusters"), y, clusters)
+    if clusters is not None:
+        results["cluster_accuracy"] = latent_metrics.cluster_accuracy(y, clusters)
     return results
 
 

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genkit.assembly.data import load_split
+from genkit.assembly.data import evaluation_data
 from genkit.assembly.model import GenerativeAutoencoder
+from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData
 from genkit.results.evaluation import evaluate_model
@@ -22,8 +23,9 @@ from genkit.spec.resolve import load_spec
 
 
 def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
-        GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None]:
-    """(model, run dir or None, evaluation split, train split or None) from evaluate's arguments."""
+        GenerativeAutoencoder, Path | None, ArrayData | StreamedSplit, ArrayData | StreamedSplit | None]:
+    """(model, run dir or None, evaluation split, train split or None) from evaluate's arguments;
+    splits of data that stream are streamed (:func:`~genkit.assembly.data.evaluation_data`)."""
     if isinstance(source, GenerativeAutoencoder):
         model, run_dir = source, None
     else:
@@ -36,12 +38,16 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
             raise GenkitError("evaluating a model object needs data: an ArrayData or a spec file")
         data = run_dir / SPEC_FILE
     spec = load_spec(data)
-    evaluation = load_split(spec, split)
-    if tuple(evaluation.x.shape[1:]) != model.data_shape:
-        raise GenkitError(f"the data have examples of shape {evaluation.x.shape[1:]}, "
-                          f"but the model was trained on shape {model.data_shape}")
-    labelled = evaluation.y is not None and evaluation.y.ndim == 1
-    train = load_split(spec, "train") if labelled and split != "train" else None
+    evaluation = evaluation_data(spec, split)
+    shape = tuple(evaluation.x.shape[1:]) if isinstance(evaluation, ArrayData) else evaluation.example_shape
+    if shape != model.data_shape:
+        raise GenkitError(f"the data have examples of shape {shape}, but the model was trained on shape "
+                          f"{model.data_shape}")
+    if isinstance(evaluation, ArrayData):
+        labelled = evaluation.y is not None and evaluation.y.ndim == 1
+    else:
+        labelled = evaluation.stream.label_shape == ()
+    train = evaluation_data(spec, "train") if labelled and split != "train" else None
     return model, run_dir, evaluation, train
 
 

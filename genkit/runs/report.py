@@ -6,7 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from genkit.assembly.data import load_split
+from genkit.assembly.data import evaluation_data
+from genkit.assembly.streaming import first_examples
 from genkit.errors import GenkitError
 from genkit.results.report import CAPTIONS, make_pictures, render_report
 from genkit.runs.directory import write_atomic
@@ -15,6 +16,8 @@ from genkit.runs.load import load
 from genkit.spec.resolve import load_spec
 
 PICTURES_DIR = "pictures"
+#: The examples the pictures are drawn from (make_pictures looks at no more).
+PICTURED_EXAMPLES = 2000
 REPORT_FILE = "report.html"
 
 
@@ -33,9 +36,10 @@ def write_report(run_dir: str | Path, seed: int = 0) -> Path:
     model = load(run_dir)
     spec = load_spec(run_dir / SPEC_FILE)
     try:
-        arrays = load_split(spec, "test")
+        split = evaluation_data(spec, "test")
     except GenkitError:  # a dataset without a test split: draw the pictures from the training data
-        arrays = load_split(spec, "train")
+        split = evaluation_data(spec, "train")
+    arrays = first_examples(split, PICTURED_EXAMPLES)  # a streamed split is read only that far
     history = read_history(run_dir)
     made = make_pictures(model, arrays, run_dir / PICTURES_DIR, history, seed)
     figures = [(CAPTIONS[name], path) for name, path in made.items()]
