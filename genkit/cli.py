@@ -1,8 +1,9 @@
 """The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, export, data, new-plugin.
 
 A user's mistake (any :class:`GenkitError`) prints one paragraph on stderr and exits with 2;
-no traceback. Ctrl-C exits with 130 (after a checkpoint and a line saying how to resume, when
-training). TensorFlow is imported lazily and quietly, after the arguments are parsed.
+no traceback (a lost worker of a multi-worker cluster likewise, with 75). Ctrl-C exits with 130
+(after a checkpoint and a line saying how to resume, when training). TensorFlow is imported
+lazily and quietly, after the arguments are parsed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 from genkit.scaffold import TEMPLATES
 
 EXIT_USER_ERROR = 2
+EXIT_WORKER_LOST = 75  # EX_TEMPFAIL: another worker of the cluster stopped; restart with --resume
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
@@ -27,7 +29,8 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn GenkitError into a clean message and exit code 2, Ctrl-C into one line and exit code 130."""
+    """Turn GenkitError into a clean message and exit code 2 (75 when a worker of the cluster was lost),
+    Ctrl-C into one line and exit code 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -35,13 +38,16 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
         warnings.formatwarning = _format_warning
         import_tensorflow_quietly()
-        from genkit.errors import GenkitError
+        from genkit.errors import GenkitError, WorkerLost
         from genkit.plugin.registry import import_plugins
 
         try:
             for target in click.get_current_context().find_root().params.get("imports", ()):
                 import_plugins(target)
             return command(*args, **kwargs)
+        except WorkerLost as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_WORKER_LOST)
         except GenkitError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_USER_ERROR)

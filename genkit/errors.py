@@ -41,6 +41,12 @@ class NumericalFault(GenkitError):
         super().__init__(message)
 
 
+class WorkerLost(GenkitError):
+    """Under ``multi_worker``, another worker of the cluster stopped (killed, preempted, its machine
+    lost): this worker cannot go on alone. Restarting every worker with ``--resume`` continues the
+    job from the chief's last checkpoint; the CLI exits with 75 (a temporary failure: try again)."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped on Ctrl-C (SIGINT) after finishing its step and writing a checkpoint.
 

@@ -68,6 +68,10 @@ class Stream:
     def __len__(self) -> int:
         return int(sum(self.sizes))
 
+    def raw_example_bytes(self) -> int:
+        """What one example takes as read (before scaling): shape times the size of ``dtype``."""
+        return math.prod(self.example_shape) * np.dtype(self.dtype).itemsize
+
     def decoded_bytes(self) -> int:
         """What the split would take in memory as float32 arrays (what genkit trains on)."""
         return len(self) * math.prod(self.example_shape) * 4

@@ -1,6 +1,8 @@
 """Loggers that write a run's metrics: metrics.csv, TensorBoard scalars and images, extra CSV logs.
 
-``MetricsCSV`` and ``TensorBoard`` are what every run directory gets; ``CSVLog`` (``csv``) and
+``MetricsCSV`` and ``TensorBoard`` are what every run directory gets (under ``multi_worker`` only
+the chief writes them: the other workers' loggers write nothing, see
+:func:`~genkit.training.strategy.writes_run_files`); ``CSVLog`` (``csv``) and
 ``TensorBoardLog`` (``tensorboard``) are the registered callbacks a spec lists under
 ``train.callbacks``. Relative paths of those are relative to the run directory, or to the current
 directory when training without one (``genkit.train(spec)`` with no ``out``).
@@ -20,6 +22,7 @@ from genkit.plugin.callback import Callback
 from genkit.results.pictures import image_grid, is_image
 from genkit.runs.layout import METRICS_FILE
 from genkit.runs.pictures import picture_labels
+from genkit.training.strategy import writes_run_files
 
 
 class MetricsCSV(Callback):
@@ -30,6 +33,8 @@ class MetricsCSV(Callback):
         self.columns: list[str] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if not writes_run_files():
+            return
         new = self.columns is None
         if new:
             self.columns = list(logs)
@@ -42,6 +47,8 @@ class MetricsCSV(Callback):
         Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
         """
         self.columns = list(rows[0]) if rows else None
+        if not writes_run_files():
+            return
         temporary = self.path.with_name(self.path.name + ".tmp")
         with temporary.open("w", newline="") as handle:
             if rows:
@@ -70,11 +77,13 @@ class TensorBoard(Callback):
         import tensorflow as tf
 
         self.model = trainer.model
-        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self.writer = tf.summary.create_file_writer(str(self.log_dir)) if writes_run_files() else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         import tensorflow as tf
 
+        if self.writer is None:
+            return
         with self.writer.as_default(step=epoch):
             for key, value in logs.items():
                 if key != "epoch":

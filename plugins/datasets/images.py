@@ -150,7 +150,8 @@ def write_folders(streams: dict[str, Stream], out: str | Path) -> dict[str, int]
                 x = x[..., None] if x.ndim == 3 else x
                 files = [f"{len(rows) + row:07d}.png" for row in range(len(x))]
                 if classes:
-                    files = [f"{names[int(label)]}/{file}" for label, file in zip(batch["y"].numpy(), files, strict=True)]
+                    labels = batch["y"].numpy()
+                    files = [f"{names[int(label)]}/{file}" for label, file in zip(labels, files, strict=True)]
                 for file, data in zip(files, pool.map(_png, x), strict=True):
                     (root / file).write_bytes(data)
                 factors = batch["factors"].numpy() if "factors" in batch else None
