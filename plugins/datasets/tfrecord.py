@@ -1,15 +1,17 @@
 """Sharded TFRecord files in genkit's layout, and the writer behind ``genkit data convert``.
 
 A folder holds the shards of each split, ``<split>-00000-of-00004.tfrecord`` ..., and beside
-them ``genkit-tfrecord.json``: the example shape and dtype, the labels' shape, the class and
-factor names, and every shard's file name and number of examples (so a run knows its steps per
-epoch without counting records). Each record is a ``tf.train.Example`` with the features
+them ``genkit-tfrecord.json``: the example shape and dtype, the class names and, per split, the
+labels' shape, the factor names and every shard's file name and number of examples (so a run
+knows its steps per epoch without counting records). Each record is a ``tf.train.Example`` with
+the features
 
 - ``x``: bytes, the example's values in C order as the metadata's ``dtype`` (little-endian),
   reshaped to ``example_shape`` when read;
-- ``y`` (only when the metadata's ``label_shape`` is not null): int64 ``[1]``, a class index
+- ``y`` (only when the split's ``label_shape`` is not null): int64 ``[1]``, a class index
   (``label_shape: []``), or float ``[d]``, a condition vector (``label_shape: [d]``);
-- ``factors`` (only when ``factor_names`` is not empty): float ``[F]``, known generative factors.
+- ``factors`` (only when the split's ``factor_names`` is not empty): float ``[F]``, known
+  generative factors.
 
 A piece is a shard. Records are parsed in batches (``tf.io.parse_example``), which is several
 times faster than one record at a time.
@@ -85,20 +87,23 @@ class TFRecordFiles(Dataset):
             self._metadata = metadata
         return self._metadata
 
-    def _shards(self, split: str) -> tuple[list[str], list[int]]:
+    def _split(self, split: str) -> dict[str, Any]:
         splits = self.metadata()["splits"]
         if split not in splits:
             raise GenkitError(f"{self.path / METADATA} lists no '{split}' split; it has {', '.join(splits) or 'none'}")
-        shards = splits[split]
+        return splits[split]
+
+    def _shards(self, split: str) -> tuple[list[str], list[int]]:
+        shards = self._split(split)["shards"]
         files = [str(self.path / shard["file"]) for shard in shards]
         for file in files:
             if not os.path.isfile(file):
                 raise GenkitError(f"shard {file}, listed in {self.path / METADATA}, is missing")
         return files, [int(shard["examples"]) for shard in shards]
 
-    def _check_layout(self, file: str) -> None:
+    def _check_layout(self, file: str, split: str) -> None:
         """The first record of a shard has the features the metadata promises; else name what it has."""
-        metadata = self.metadata()
+        metadata, label_shape = self.metadata(), self._split(split).get("label_shape")
         try:
             first = next(iter(tf.data.TFRecordDataset(file).take(1)), None)
         except tf.errors.OpError as err:
@@ -117,8 +122,8 @@ class TFRecordFiles(Dataset):
         elif len(features["x"].bytes_list.value) != 1 or len(features["x"].bytes_list.value[0]) != expected_bytes:
             problem = (f"its feature 'x' does not hold {expected_bytes} bytes (an example of shape "
                        f"{tuple(metadata['example_shape'])} as {metadata['dtype']})")
-        elif metadata.get("label_shape") is not None:
-            kind = "int64_list" if metadata["label_shape"] == [] else "float_list"
+        elif label_shape is not None:
+            kind = "int64_list" if label_shape == [] else "float_list"
             if "y" not in features or features["y"].WhichOneof("kind") != kind:
                 problem = f"it has no {kind.removesuffix('_list')} feature 'y' (the labels the metadata declares)"
         if problem:
@@ -130,11 +135,12 @@ class TFRecordFiles(Dataset):
         metadata = self.metadata()
         files, sizes = self._shards(split)
         for file in files:
-            self._check_layout(file)
+            self._check_layout(file, split)
         shape = tuple(int(d) for d in metadata["example_shape"])
         dtype = tf.as_dtype(np.dtype(metadata["dtype"]))
-        label_shape = None if metadata.get("label_shape") is None else tuple(metadata["label_shape"])
-        factor_names = list(metadata.get("factor_names") or [])
+        described = self._split(split)
+        label_shape = None if described.get("label_shape") is None else tuple(described["label_shape"])
+        factor_names = list(described.get("factor_names") or [])
         features = {"x": tf.io.FixedLenFeature([], tf.string)}
         if label_shape is not None:
             features["y"] = tf.io.FixedLenFeature(label_shape, tf.int64 if label_shape == () else tf.float32)
@@ -165,9 +171,7 @@ class TFRecordFiles(Dataset):
         first = next(iter(streams.values()))
         metadata: dict[str, Any] = {
             "format": FORMAT, "version": VERSION, "example_shape": list(first.example_shape), "dtype": first.dtype,
-            "label_shape": None if first.label_shape is None else list(first.label_shape),
-            "num_classes": first.num_classes, "class_names": list(first.class_names),
-            "factor_names": list(first.factor_names), "splits": {},
+            "num_classes": first.num_classes, "class_names": list(first.class_names), "splits": {},
         }
         for split, stream in streams.items():
             count = max(1, math.ceil(len(stream) / examples_per_shard))
@@ -180,12 +184,15 @@ class TFRecordFiles(Dataset):
                     for row in range(len(arrays["x"])):
                         writer.write(_example(arrays, row).SerializeToString())
                 sizes[index] = len(arrays["x"])
-            metadata["splits"][split] = [{"file": name, "examples": size} for name, size in zip(names, sizes,
-                                                                                                strict=True)]
+            metadata["splits"][split] = {
+                "label_shape": None if stream.label_shape is None else list(stream.label_shape),
+                "factor_names": list(stream.factor_names),
+                "shards": [{"file": name, "examples": size} for name, size in zip(names, sizes, strict=True)],
+            }
         temporary = out / f".{METADATA}.tmp"
         temporary.write_text(json.dumps(metadata, indent=1) + "\n")
         os.replace(temporary, out / METADATA)
-        return {split: sum(shard["examples"] for shard in shards) for split, shards in metadata["splits"].items()}
+        return {split: sum(shard["examples"] for shard in part["shards"]) for split, part in metadata["splits"].items()}
 
 
 def _example(arrays: dict[str, np.ndarray], row: int) -> tf.train.Example:

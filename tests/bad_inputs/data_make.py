@@ -46,8 +46,8 @@ def main() -> None:
                        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[index % 2]))}
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     metadata = {"format": "genkit-tfrecord", "version": 1, "example_shape": [8, 8, 3], "dtype": "uint8",
-                "label_shape": [], "num_classes": 2,
-                "splits": {"train": [{"file": "train-00000-of-00001.tfrecord", "examples": 4}]}}
+                "num_classes": 2, "splits": {"train": {"label_shape": [], "shards": [
+                    {"file": "train-00000-of-00001.tfrecord", "examples": 4}]}}}
     (records / "genkit-tfrecord.json").write_text(json.dumps(metadata, indent=1) + "\n")
 
 
