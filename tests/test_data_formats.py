@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
+from genkit_plugins.datasets.colour_shapes import FACTOR_NAMES, ColourShapes
+from genkit_plugins.datasets.images import ImageFolder, image_size
 
 import genkit
 from genkit.assembly.data import prepare_data
 from genkit.assembly.streaming import StreamedSplit
 from genkit.cli import main
 from genkit.runs.convert import convert
-from genkit_plugins.datasets.colour_shapes import FACTOR_NAMES, ColourShapes
-from genkit_plugins.datasets.images import ImageFolder, image_size
 
 
 def _image(path, pixels: np.ndarray) -> None:

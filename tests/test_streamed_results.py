@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import TINY_VAE
+from genkit_plugins.datasets.npy import NpyFiles
 
 import genkit
 from genkit.assembly.data import evaluation_data
 from genkit.assembly.streaming import StreamedSplit
 from genkit.cli import main
 from genkit.results.evaluation import evaluate_model
-from genkit_plugins.datasets.npy import NpyFiles
 
 
 @pytest.fixture(scope="module")

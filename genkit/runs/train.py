@@ -39,9 +39,10 @@ from genkit.training.checkpoint import Checkpointer, CheckpointManager, Checkpoi
 from genkit.training.strategy import WorkerRole, make_strategy, start_multi_worker, worker_role
 from genkit.training.trainer import Trainer
 
-#: How many examples of streamed training data are checked against the likelihood before training
-#: (data in memory are checked whole).
+#: How many examples of streamed training data are checked against the likelihood before training,
+#: a batch of :data:`CHECK_BATCH` at a time (data in memory are checked whole).
 STREAM_CHECKED_EXAMPLES = 10_000
+CHECK_BATCH = 500
 
 
 @dataclass
@@ -69,8 +70,11 @@ def prepare(spec: Spec) -> tuple[PreparedData, GenerativeAutoencoder]:
         data.train = data.train.sharded(role.index, role.count)
     with strategy.scope():  # variables are placed on every replica
         model = assemble(spec, data.context(spec))
-    checked = data.train if isinstance(data.train, ArrayData) else data.train.head(STREAM_CHECKED_EXAMPLES)
-    problem = model.likelihood.check_data(checked.x)
+    if isinstance(data.train, ArrayData):
+        problem = model.likelihood.check_data(data.train.x)
+    else:  # a batch at a time: 10,000 large images at once would cost more memory than training does
+        checked = data.train.examples().take(STREAM_CHECKED_EXAMPLES).batch(CHECK_BATCH)
+        problem = next(filter(None, (model.likelihood.check_data(batch["x"].numpy()) for batch in checked)), None)
     if problem:
         likelihood = spec.components["likelihood"]["type"]
         raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
@@ -88,11 +92,14 @@ def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
 
 def _shown_examples(model: GenerativeAutoencoder, data: PreparedData) -> ArrayData:
     """The examples the pictures show: validation (else training) examples, labelled ones for conditional models."""
-    shown = first_examples(data.validation or data.train, 2000)
+    wanted = 32 if len(data.data_shape) > 1 else 1000
+    split = data.validation or data.train
+    # streamed data are fully labelled (data.labelled needs them in memory): only the shown ones are read
+    shown = first_examples(split, 2000 if isinstance(split, ArrayData) else wanted)
     candidates = np.arange(len(shown))
     if model.conditional and shown.y is not None and shown.y.ndim == 1:
         candidates = np.flatnonzero(shown.y >= 0)  # semi-supervised data: unlabelled examples have -1
-    return shown.subset(candidates[: 32 if len(data.data_shape) > 1 else 1000])
+    return shown.subset(candidates[:wanted])
 
 
 def train(
