@@ -1,5 +1,5 @@
 """The ``genkit`` command line: run, resume, validate, list, evaluate, sample, report, compare, export,
-new-plugin.
+data, new-plugin.
 
 Every command that writes takes ``--out`` for where; an output you name that already exists is
 refused unless ``--overwrite`` (the same flag, meaning the same, on every command). A run
@@ -7,7 +7,7 @@ directory's own derived files (``metrics_eval.json``, ``report.html``, ``sample.
 refreshed in place when no ``--out`` is given.
 
 A user's mistake (any :class:`GenkitError`, and a wrong option or argument) prints one paragraph
-on stderr and exits with 2; no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for
+on stderr and exits with 2 (a lost worker of a multi-worker cluster: 75); no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for
 it: then the full traceback, chained causes included (a plugin's own exception is the cause of the
 error naming it), comes before the paragraph. A stop signal at any moment, from start-up to exit,
 prints one line and exits with 128 + the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM; in
@@ -34,6 +34,7 @@ from genkit import signals
 from genkit.scaffold import TEMPLATES
 
 EXIT_USER_ERROR = 2
+EXIT_WORKER_LOST = 75  # EX_TEMPFAIL: another worker of the cluster stopped; restart with --resume
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report a Ctrl-C; SIGTERM gives 143
 
 #: The largest seed the CLI takes (TensorFlow's stateless seeds are 32-bit integers).
@@ -78,12 +79,12 @@ def _interrupted(err: BaseException) -> int:
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn GenkitError into a clean message and exit code 2 (after its traceback with ``--debug``),
-    a stop signal into one line and 130 or 143."""
+    """Turn GenkitError into a clean message and exit code 2 (75 when a worker of the cluster was
+    lost; after its traceback with ``--debug``), a stop signal into one line and 130 or 143."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from genkit.errors import GenkitError
+        from genkit.errors import GenkitError, WorkerLost
 
         warnings.formatwarning = _format_warning
         root = click.get_current_context().find_root().params
@@ -97,6 +98,9 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 for target in root.get("imports", ()):
                     import_plugins(target)
                 return command(*args, **kwargs)
+        except WorkerLost as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(EXIT_WORKER_LOST)
         except GenkitError as err:
             if root.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
                 click.echo("".join(traceback.format_exception(err)), err=True, nl=False)
@@ -432,6 +436,39 @@ def export_command(run_dir: str, out_dir: str | None, out: str | None, overwrite
     export(model, targets[0], overwrite=overwrite)
     names = "encode, decode" + (", sample" if model.can_sample else " (no prior or sampler, so no sample)")
     click.echo(f"exported: {targets[0]} (signatures: {names})")
+
+
+@main.group()
+def data() -> None:
+    """Datasets: convert files, folders and generated datasets into TFRecord shards or image folders."""
+
+
+@data.command()
+@click.argument("source")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--to", "to", type=click.Choice(["tfrecord", "image_folder"]), default="tfrecord", show_default=True,
+              help="What to write: sharded TFRecord files with genkit-tfrecord.json, or a folder of PNG files.")
+@click.option("--type", "kind", metavar="DATASET",
+              help="The source's dataset type (default: from SOURCE: a folder is image_folder, or tfrecord when it "
+              "holds genkit-tfrecord.json; .npz, .h5, .npy by their ending; a dataset name is that dataset).")
+@click.option("--arg", "args", multiple=True, metavar="KEY=VALUE",
+              help="An argument of the source dataset, as in a spec's data entry (e.g. images=x_train); repeatable.")
+@click.option("--split", "splits", multiple=True,
+              help="A split to write (repeatable; default: train, and test when the source has one).")
+@click.option("--examples-per-shard", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Examples per TFRecord shard.")
+@_user_errors
+def convert(source: str, out_dir: str, to: str, kind: str | None, args: tuple[str, ...], splits: tuple[str, ...],
+            examples_per_shard: int) -> None:
+    """Write SOURCE (a .npz, .h5 or .npy file, an image folder, or a dataset name such as colour_shapes)
+    into OUT_DIR as TFRecord shards or PNG files, a piece at a time."""
+    from genkit.runs.convert import convert as convert_source
+    from genkit.runs.convert import parse_arguments
+
+    written = convert_source(source, out_dir, to=to, kind=kind, args=parse_arguments(args), splits=splits,
+                             examples_per_shard=examples_per_shard)
+    counts = ", ".join(f"{split}: {count:,} examples" for split, count in written.items())
+    click.echo(f"written: {out_dir} ({counts})")
 
 
 @main.command(name="new-plugin")

@@ -43,6 +43,13 @@ class NumericalFault(GenkitError):
         super().__init__(message)
 
 
+class WorkerLost(GenkitError):
+    """Under ``multi_worker``, another worker of the cluster stopped (killed, preempted, its machine
+    lost): this worker cannot go on alone. Restarting every worker with ``--resume`` continues the
+    job from the chief's last checkpoint; the CLI exits with 75 (a temporary failure: try again)."""
+
+
+
 class Interrupted(KeyboardInterrupt):
     """A stop signal ended the command: SIGINT (Ctrl-C) or SIGTERM (a scheduler, a container stop, ``kill``).
 

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from genkit.assembly.streaming import StreamedSplit, check_batch_fits, should_stream, streamed_splits
+from genkit.assembly.streaming import (
+    StreamedSplit,
+    check_batch_fits,
+    limited_pieces,
+    should_stream,
+    streamed_splits,
+)
 from genkit.errors import GenkitError, SpecError
 from genkit.plugin.context import Context
 from genkit.plugin.dataset import ArrayData, Stream
@@ -178,6 +184,20 @@ def _load(spec: Spec, dataset: Any, split: str) -> ArrayData:
     if not isinstance(arrays, ArrayData):
         raise GenkitError(f"dataset '{name}' returned {type(arrays).__name__} from load(), not a genkit.ArrayData")
     return arrays
+
+
+def evaluation_data(spec: Spec, split: str = "test") -> ArrayData | StreamedSplit:
+    """One split for evaluation, pictures and reports: streamed (every piece, in order) when the
+    spec's data stream (``data.stream``, the memory budget), else loaded whole as :func:`load_split` does."""
+    dataset = instantiate("dataset", spec.dataset_entry, "data")
+    if split not in dataset.splits:
+        raise GenkitError(f"dataset '{spec.data['type']}' has no '{split}' split; it has {', '.join(dataset.splits)}")
+    stream = dataset.stream(split) if type(dataset).can_stream() else None
+    if not should_stream(spec, dataset, stream):
+        return load_split(spec, split, dataset)
+    assert stream is not None  # should_stream says no without a stream
+    pieces, sizes = limited_pieces(spec, stream)
+    return StreamedSplit(stream, pieces, sizes, spec.train.seed)
 
 
 def keep_labels(y: np.ndarray, n: int, seed: int) -> np.ndarray:

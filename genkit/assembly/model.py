@@ -127,11 +127,14 @@ class GenerativeAutoencoder(KerasTrainable):
                  for i in range(0, int(x.shape[0]), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0,), np.int64)
 
-    def elbo_terms(self, x: Any, labels: Any = None, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
+    def elbo_terms(self, x: Any, labels: Any = None, seed: int = 0, batch_size: int = 1000,
+                   first_batch: int = 0) -> dict[str, np.ndarray]:
         """Per-example ELBO = log p(x|z) - KL(q(z|x) || p(z)) with one z ~ q, and its two terms.
 
         The KL is analytic where TFP has it, else the one-sample Monte Carlo estimate. This is the
-        beta = 1 bound whatever divergence the model trains with.
+        beta = 1 bound whatever divergence the model trains with. Batch ``i`` draws with seed
+        ``(seed, first_batch + i)``, so a dataset evaluated a batch at a time gets the numbers of
+        one call on all of it.
         """
         if self.posterior.deterministic:
             raise GenkitError("the ELBO needs a stochastic posterior; this model's encoder is deterministic")
@@ -144,7 +147,7 @@ class GenerativeAutoencoder(KerasTrainable):
             condition = None if labels is None else self.condition_of(labels[start : start + batch_size])
             q = self.posterior_distribution(chunk, condition)
             prior = self.prior_distribution(condition)
-            z = q.sample(seed=tf.constant([seed, index], tf.int32))
+            z = q.sample(seed=tf.constant([seed, first_batch + index], tf.int32))
             reconstructions.append(-self.likelihood_distribution(z, condition).log_prob(chunk).numpy())
             kls.append(kl_or_monte_carlo(q, prior, z).numpy())
         reconstruction, kl = np.concatenate(reconstructions), np.concatenate(kls)

@@ -18,18 +18,26 @@ def _context_of_several_replicas() -> tf.distribute.ReplicaContext | None:
     return None if context is None or context.num_replicas_in_sync == 1 else context
 
 
-def replica_slice(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """This replica's contiguous slice of a global batch (the whole batch on one replica).
+def replica_slice(batch: dict[str, tf.Tensor], workers: int = 1) -> dict[str, tf.Tensor]:
+    """This replica's contiguous slice of a batch (the whole batch on one replica).
 
-    Replica ``i`` of ``n`` gets rows ``[i * k, (i + 1) * k)`` with ``k = ceil(size / n)``, cut at the
-    end of the batch, so an uneven last batch leaves the last replicas fewer rows or none.
+    With ``workers == 1`` the batch is global (every worker holds all of it) and is cut between
+    all ``n`` replicas: replica ``i`` gets rows ``[i * k, (i + 1) * k)`` with ``k = ceil(size / n)``,
+    cut at the end of the batch, so an uneven last batch leaves the last replicas fewer rows or
+    none. With ``workers > 1`` each worker's batch is its own (a stream sharded per worker) and is
+    cut the same way between that worker's ``n / workers`` replicas only (replica ids are numbered
+    worker by worker).
     """
     context = _context_of_several_replicas()
     if context is None:
         return batch
     size = tf.shape(next(iter(batch.values())))[0]
-    per_replica = -(-size // context.num_replicas_in_sync)
-    low = tf.minimum(tf.cast(context.replica_id_in_sync_group, tf.int32) * per_replica, size)
+    parts = context.num_replicas_in_sync // workers
+    if parts == 1:
+        return batch
+    per_replica = -(-size // parts)
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32) % parts
+    low = tf.minimum(replica * per_replica, size)
     high = tf.minimum(low + per_replica, size)
     return {key: value[low:high] for key, value in batch.items()}
 

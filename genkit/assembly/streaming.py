@@ -15,6 +15,7 @@ pieces, in their order, until at least ``limit`` examples.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from genkit.errors import GenkitError, SpecError
 from genkit.plugin.dataset import ArrayData, Dataset, Stream
 from genkit.spec.schema import Spec
 
-#: Examples kept in the shuffle buffer of a streamed epoch (on top of the per-epoch piece order).
+#: Examples kept in the shuffle buffer of a streamed epoch (on top of the per-epoch piece order) ...
 SHUFFLE_BUFFER = 10_000
+#: ... unless that would take more than this many bytes of examples as read (large examples get fewer).
+SHUFFLE_BYTES = 256 * 2**20
 
 
 def host_memory_bytes() -> int:
@@ -58,12 +61,25 @@ def should_stream(spec: Spec, dataset: Dataset, stream: Stream | None) -> bool:
 
 @dataclass
 class StreamedSplit:
-    """The pieces of a stream one part of a run reads (training or validation)."""
+    """The pieces of a stream one part of a run reads (training or validation).
+
+    Under ``multi_worker`` training each worker reads its own share of the pieces (``worker`` of
+    ``workers``): every epoch deals the epoch's seeded piece order out to the workers, each piece to
+    the worker with the fewest examples so far, so the shares differ by at most about one piece and
+    change every epoch. A worker's local batch is its share of the global batch (the global batch
+    split as :func:`~genkit.assembly.replica.replica_slice` splits one between replicas), and every
+    worker runs the same number of steps: a worker whose share runs out first trains on empty
+    batches (its replicas' weight in the global mean is then zero), so every example of the epoch is
+    trained once and the workers' collectives stay in step.
+    """
 
     stream: Stream
     pieces: list[Any]
     sizes: list[int]
     seed: int
+    #: This process's input pipeline (0-based) and the number of them (workers reading a share each).
+    worker: int = 0
+    workers: int = 1
 
     def __len__(self) -> int:
         return int(sum(self.sizes))
@@ -72,12 +88,42 @@ class StreamedSplit:
     def example_shape(self) -> tuple[int, ...]:
         return tuple(self.stream.example_shape)
 
-    def _scaled(self, examples: tf.data.Dataset) -> tf.data.Dataset:
+    def sharded(self, worker: int, workers: int) -> StreamedSplit:
+        """The same split read as worker ``worker`` of ``workers`` (each training on its share)."""
+        return dataclasses.replace(self, worker=worker, workers=workers)
+
+    def local_batch_size(self, batch_size: int, worker: int | None = None) -> int:
+        """A worker's rows of a global batch of ``batch_size`` (this worker's by default)."""
+        index = self.worker if worker is None else worker
+        per_worker = -(-batch_size // self.workers)
+        return max(0, min(per_worker, batch_size - index * per_worker))
+
+    def deal(self, epoch: int) -> list[list[int]]:
+        """Indices into ``pieces`` of every worker's share of an epoch, in the epoch's seeded order."""
+        order = np.random.default_rng([self.seed, 2000 + epoch]).permutation(len(self.pieces))
+        shares: list[list[int]] = [[] for _ in range(self.workers)]
+        examples = [0] * self.workers
+        for index in order.tolist():
+            lightest = examples.index(min(examples))
+            shares[lightest].append(index)
+            examples[lightest] += self.sizes[index]
+        return shares
+
+    def steps_per_epoch(self, epoch: int, batch_size: int) -> int:
+        """Training steps of an epoch: the same on every worker (the longest share's local batches)."""
+        if self.workers == 1:
+            return -(-len(self) // batch_size)
+        return max(-(-sum(self.sizes[i] for i in share) // self.local_batch_size(batch_size, worker))
+                   for worker, share in enumerate(self.deal(epoch)))
+
+    def _scaled(self, examples: tf.data.Dataset, keys: tuple[str, ...] | None = None) -> tf.data.Dataset:
+        """``x`` as float32 in [0, 1] for uint8 data (of examples or of batches); only ``keys`` if given."""
         uint8 = self.stream.dtype == "uint8"
 
         def scale(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             x = tf.cast(example["x"], tf.float32)
-            return {**example, "x": x / 255.0 if uint8 else x}
+            kept = {key: value for key, value in example.items() if keys is None or key in keys}
+            return {**kept, "x": x / 255.0 if uint8 else x}
 
         return examples.map(scale, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -86,17 +132,28 @@ class StreamedSplit:
         return self._scaled(self.stream.read(list(self.pieces)))
 
     def epoch(self, epoch: int, batch_size: int, skip_batches: int = 0) -> tf.data.Dataset:
-        """The batches of one training epoch (seeded by the run seed and the epoch), after ``skip_batches``."""
-        order = np.random.default_rng([self.seed, 2000 + epoch]).permutation(len(self.pieces))
-        examples = self.stream.read([self.pieces[i] for i in order])
-        shuffled = examples.shuffle(SHUFFLE_BUFFER, seed=self.seed * 100_003 + epoch, reshuffle_each_iteration=False)
-        return self._scaled(shuffled).batch(batch_size).skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+        """This worker's batches of one training epoch (``x`` and ``y``; seeded by the run seed, the
+        epoch and the worker), after ``skip_batches``: batches of ``batch_size`` on one worker, of its
+        local share of them under ``multi_worker`` (see the class docstring)."""
+        share = self.deal(epoch)[self.worker]
+        examples = self.stream.read([self.pieces[i] for i in share])
+        buffer = min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // self.stream.raw_example_bytes()))
+        shuffled = examples.shuffle(buffer, seed=self.seed * 100_003 + epoch + 1_000_003 * self.worker,
+                                    reshuffle_each_iteration=False)
+        # scaled a batch at a time: one cast per batch instead of one per example
+        batches = self._scaled(shuffled.batch(self.local_batch_size(batch_size)), ("x", "y"))
+        if self.workers > 1:  # a share that runs out first goes on with empty batches (class docstring)
+            empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
+            batches = batches.take(self.steps_per_epoch(epoch, batch_size))
+        return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
 
     def head(self, n: int) -> ArrayData:
         """The first ``n`` examples (in piece order) in memory."""
         batch = next(iter(self.examples().take(n).batch(n)))
         return ArrayData(batch["x"].numpy(), None if "y" not in batch else batch["y"].numpy(),
-                         class_names=list(self.stream.class_names))
+                         None if "factors" not in batch else batch["factors"].numpy(),
+                         list(self.stream.factor_names), class_names=list(self.stream.class_names))
 
 
 def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
@@ -104,6 +161,19 @@ def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
     if isinstance(split, ArrayData):
         return split if n >= len(split) else split.subset(np.arange(n))
     return split.head(n)
+
+
+def limited_pieces(spec: Spec, stream: Stream) -> tuple[list[Any], list[int]]:
+    """The stream's pieces and their sizes after ``data.limit`` (whole pieces, in order, until at
+    least ``limit`` examples); an empty stream refused."""
+    pieces, sizes = list(stream.pieces), [int(s) for s in stream.sizes]
+    limit = spec.data_options.limit
+    if limit is not None:
+        kept = int(np.searchsorted(np.cumsum(sizes), limit)) + 1
+        pieces, sizes = pieces[:kept], sizes[:kept]
+    if not pieces or sum(sizes) == 0:
+        raise GenkitError(f"dataset '{spec.data['type']}': the stream has no examples")
+    return pieces, sizes
 
 
 def streamed_splits(spec: Spec, stream: Stream) -> tuple[StreamedSplit, StreamedSplit | None]:
@@ -114,12 +184,7 @@ def streamed_splits(spec: Spec, stream: Stream) -> tuple[StreamedSplit, Streamed
             raise SpecError(f"data.{key} needs the data in memory (it marks or draws per example); with data "
                             "that stream use data.binarize: dynamic and fully labelled data",
                             f"data.{key}", spec.source, spec.line_of(f"data.{key}"))
-    pieces, sizes = list(stream.pieces), [int(s) for s in stream.sizes]
-    if options.limit is not None:
-        kept = int(np.searchsorted(np.cumsum(sizes), options.limit)) + 1
-        pieces, sizes = pieces[:kept], sizes[:kept]
-    if not pieces or sum(sizes) == 0:
-        raise GenkitError(f"dataset '{spec.data['type']}': the stream has no examples")
+    pieces, sizes = limited_pieces(spec, stream)
     seed = spec.train.seed
     held_out = int(round(len(pieces) * options.validation_split))
     if options.validation_split > 0 and held_out == 0 and len(pieces) > 1:

@@ -47,8 +47,9 @@ class Stream:
 
     genkit shuffles the pieces per epoch (seeded), splits them between training and validation and,
     with several workers, between workers; ``read`` must return the examples of the pieces it is given
-    in their order (``{"x": ...}``, plus ``"y"`` when the data have labels), decoding in parallel where
-    it can. ``sizes`` are the example counts of the pieces, so steps per epoch are known up front.
+    in their order (``{"x": ...}``, plus ``"y"`` when the data have labels and ``"factors"``, float32
+    ``[F]``, when ``factor_names`` names known generative factors), decoding in parallel where it can.
+    ``sizes`` are the example counts of the pieces, so steps per epoch are known up front.
     """
 
     example_shape: tuple[int, ...]
@@ -61,13 +62,56 @@ class Stream:
     label_shape: tuple[int, ...] | None = None
     num_classes: int = 0
     class_names: list[str] = field(default_factory=list)
+    #: Names of the generative factors ``read`` returns under ``"factors"`` (evaluation's MIG); empty: none.
+    factor_names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(sum(self.sizes))
 
+    def raw_example_bytes(self) -> int:
+        """What one example takes as read (before scaling): shape times the size of ``dtype``."""
+        return math.prod(self.example_shape) * np.dtype(self.dtype).itemsize
+
     def decoded_bytes(self) -> int:
         """What the split would take in memory as float32 arrays (what genkit trains on)."""
         return len(self) * math.prod(self.example_shape) * 4
+
+    def to_arrays(self, batch_size: int = 1024) -> ArrayData:
+        """Every example of the stream in memory, in piece order (for a dataset's ``load``)."""
+        x = np.empty((len(self), *self.example_shape), np.dtype(self.dtype))
+        extras: dict[str, list[np.ndarray]] = {"y": [], "factors": []}
+        start = 0
+        for batch in self.read(list(self.pieces)).batch(batch_size).prefetch(1):
+            n = int(batch["x"].shape[0])
+            x[start : start + n] = batch["x"].numpy()
+            for key, parts in extras.items():
+                if key in batch:
+                    parts.append(batch[key].numpy())
+            start += n
+        y, factors = (np.concatenate(parts) if parts else None for parts in extras.values())
+        return ArrayData(x[:start], y, factors, list(self.factor_names) if factors is not None else [],
+                         list(self.class_names))
+
+    @classmethod
+    def from_arrays(cls, arrays: ArrayData, chunk: int = 1024) -> Stream:
+        """Arrays already in memory as a stream of ``chunk``-row pieces (so one code path reads both)."""
+        columns = {"x": arrays.x}
+        if arrays.y is not None:
+            columns["y"] = arrays.y.astype(np.int64 if arrays.y.ndim == 1 else np.float32)
+        if arrays.factors is not None:
+            columns["factors"] = arrays.factors.astype(np.float32)
+        starts = list(range(0, len(arrays), chunk))
+
+        def read(pieces: Sequence[int]) -> tf.data.Dataset:
+            rows = np.concatenate([np.arange(s, min(s + chunk, len(arrays))) for s in pieces]) if pieces else []
+            return tf.data.Dataset.from_tensor_slices({key: value[rows] for key, value in columns.items()})
+
+        labels = arrays.y
+        return cls(tuple(int(d) for d in arrays.x.shape[1:]), arrays.x.dtype.name, starts,
+                   [min(chunk, len(arrays) - s) for s in starts], read,
+                   None if labels is None else tuple(int(d) for d in labels.shape[1:]),
+                   int(labels.max()) + 1 if labels is not None and labels.ndim == 1 and len(labels) else 0,
+                   list(arrays.class_names), list(arrays.factor_names) if arrays.factors is not None else [])
 
 
 class Dataset:
@@ -94,6 +138,11 @@ class Dataset:
     def can_stream(cls) -> bool:
         """Whether the dataset implements :meth:`stream`."""
         return cls.stream is not Dataset.stream
+
+    def as_stream(self, split: str = "train") -> Stream:
+        """One split as a :class:`Stream` whatever the dataset: its own stream, or its loaded arrays
+        (what ``genkit data convert`` reads, a piece at a time when the dataset can stream)."""
+        return self.stream(split) if type(self).can_stream() else Stream.from_arrays(self.load(split))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Evaluation that can be compared with papers: ELBO, importance-weighted log p(x), latent metrics.
 
-:func:`evaluate_model` computes, for a model and arrays (``genkit.evaluate(run_dir)`` and
-``genkit evaluate RUN_DIR`` call it on a run's test split, :mod:`genkit.runs.evaluate`):
+:func:`evaluate_model` computes, for a model and data, arrays or a stream read a batch at a time
+(``genkit.evaluate(run_dir)`` and ``genkit evaluate RUN_DIR`` call it on a run's test split,
+:mod:`genkit.runs.evaluate`):
 
 - the ELBO and its two terms (reconstruction -E_q log p(x|z) and KL(q(z|x) || p(z)));
 - the importance-weighted estimate of log p(x) with k samples (Burda et al., 2016), computed in
@@ -9,16 +10,12 @@
 - reconstruction error (MSE; binary cross-entropy for binary data), active units, and the MMD
   between the aggregate posterior and the prior;
 - with labels: a linear probe on the posterior means and, for clustering models (those with a
-  ``classify`` method), the best-matching-cluster accuracy; with known generative factors: MIG;
-- for a dataset that renders any combination of its factors (:class:`FactorDataset`, e.g.
-  ``sprites``): the beta-VAE, FactorVAE, SAP and DCI disentanglement scores on freshly rendered
-  examples;
-- for labelled images and a model that samples: FID and precision/recall of its samples, in the
-  feature space of a small classifier trained on the labelled training images and cached
-  (:mod:`genkit.results.features`; comparable only within that network).
+  ``classify`` method), the best-matching-cluster accuracy; with known generative factors: MIG,
+  and on a dataset that renders factor combinations the beta-VAE, FactorVAE, SAP and DCI scores;
+- for models that sample images: FID and precision/recall in genkit's own feature network.
 
-Data binarized dynamically during training are binarized once, with a fixed seed, for evaluation
-(the standard stochastic binarization of the test set), so numbers are reproducible. A conditional
+Data binarized during training are binarized once, with a fixed seed, for evaluation (the
+standard stochastic binarization of the test set), so numbers are reproducible. A conditional
 model (CVAE, M2) is evaluated under the split's own labels as its condition: its bounds are of
 log p(x|y).
 """
@@ -27,7 +24,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +34,25 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from genkit.assembly.model import GenerativeAutoencoder
+from genkit.assembly.streaming import StreamedSplit, first_examples
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData, FactorDataset
 from genkit.results import metrics as latent_metrics
+from genkit.results.features import MAX_EXAMPLES, feature_network
+from genkit.results.pictures import is_image
 from genkit.training.callbacks import format_number
 
 tfd = tfp.distributions
-from genkit.results.features import feature_network
-from genkit.results.pictures import is_image
 
 #: How many (example, importance sample) pairs one compiled pass decodes by default.
 PAIRS_PER_PASS = 20_000
 
 #: Points drawn from the aggregate posterior and from the prior for the MMD.
 MMD_POINTS = 2000
+
+#: Per-example codes (posterior means, labels, factors, clusters) kept for the probe, the cluster
+#: accuracies and MIG: those of the first this many examples, so memory stays bounded.
+CODES_KEPT = 100_000
 
 #: Default budgets of the metrics that render or sample (each 0 turns its metrics off): rendered
 #: examples of independent factor combinations for SAP, DCI and the FactorVAE variances; groups of
@@ -110,8 +113,20 @@ def condition_labels(model: GenerativeAutoencoder, arrays: ArrayData) -> np.ndar
     if not model.conditional:
         return None
     if arrays.y is None:
-        raise GenkitError("this model is conditional: it needs data with labels (its condition), and these have none")
+        raise GenkitError(_UNLABELLED)
     return arrays.y
+
+
+_UNLABELLED = "this model is conditional: it needs data with labels (its condition), and these have none"
+
+
+def _batch_condition(model: GenerativeAutoencoder, batch: dict[str, np.ndarray]) -> tf.Tensor | None:
+    """The condition of one batch of :func:`data_batches`: its own labels (None for unconditional models)."""
+    if not model.conditional:
+        return None
+    if "y" not in batch:
+        raise GenkitError(_UNLABELLED)
+    return model.condition_of(batch["y"])
 
 
 def _conditions(model: GenerativeAutoencoder, labels: np.ndarray | None, start: int, size: int) -> tf.Tensor | None:
@@ -124,6 +139,29 @@ def _require_density(model: GenerativeAutoencoder, what: str) -> None:
         raise GenkitError(f"{what} needs a stochastic posterior q(z|x); this model's encoder is deterministic")
     if model.prior is None or model.prior.sample_only:
         raise GenkitError(f"{what} needs a prior with a density p(z); this model has none")
+
+
+def _iwae_plan(model: GenerativeAutoencoder, k: int, batch_size: int,
+               samples_per_pass: int | None) -> tuple[Callable[..., tf.Tensor], list[int]]:
+    """The compiled pass and the number of samples of each pass, for k importance samples."""
+    _require_density(model, "the importance-weighted log-likelihood")
+    if k < 1:
+        raise GenkitError(f"k must be at least 1, got {k}")
+    per_pass = samples_per_pass or max(1, min(k, PAIRS_PER_PASS // batch_size))
+    return _compiled(_log_weights_logsumexp_fn(model)), [min(per_pass, k - start) for start in range(0, k, per_pass)]
+
+
+def _log_px_batch(log_weights_logsumexp: Callable[..., tf.Tensor], x: np.ndarray, condition: tf.Tensor | None,
+                  passes: list[int], seed: int, batch_index: int, advance: Callable[[], None]) -> np.ndarray:
+    """The k-sample estimate of log p(x) (log p(x|y) under ``condition``) for one batch (batch
+    ``batch_index`` of its dataset): a running log-sum-exp over the passes, so memory does not grow with k."""
+    chunk = tf.constant(x)
+    total = np.full(len(x), -np.inf)
+    for pass_index, samples in enumerate(passes):
+        pass_seed = _seed(seed, batch_index * len(passes) + pass_index)
+        total = np.logaddexp(total, log_weights_logsumexp(chunk, condition, samples, pass_seed).numpy())
+        advance()
+    return total - math.log(sum(passes))
 
 
 def importance_weighted_log_likelihood(
@@ -147,27 +185,15 @@ def importance_weighted_log_likelihood(
     pass one vectorised call of an XLA-compiled ``tf.function``; the running log-sum-exp over passes is exact,
     so memory does not grow with k.
     """
-    _require_density(model, "the importance-weighted log-likelihood")
-    if k < 1:
-        raise GenkitError(f"k must be at least 1, got {k}")
-    per_pass = samples_per_pass or max(1, min(k, PAIRS_PER_PASS // batch_size))
-    log_weights_logsumexp = _compiled(_log_weights_logsumexp_fn(model))
+    log_weights_logsumexp, passes = _iwae_plan(model, k, batch_size, samples_per_pass)
     x = np.asarray(x, np.float32)
-    passes = [min(per_pass, k - start) for start in range(0, k, per_pass)]
-    batches = range(0, len(x), batch_size)
-    out = np.empty(len(x), np.float64)
+    starts = range(0, len(x), batch_size)
     with _progress_bar(progress) as bar:
-        task = bar.add_task(f"log p(x), k={k}", total=len(batches) * len(passes))
-        for batch_index, start in enumerate(batches):
-            chunk = tf.constant(x[start : start + batch_size])
-            condition = _conditions(model, labels, start, batch_size)
-            total = np.full(int(chunk.shape[0]), -np.inf)
-            for pass_index, samples in enumerate(passes):
-                pass_seed = _seed(seed, batch_index * len(passes) + pass_index)
-                total = np.logaddexp(total, log_weights_logsumexp(chunk, condition, samples, pass_seed).numpy())
-                bar.advance(task)
-            out[start : start + len(total)] = total - math.log(k)
-    return out
+        task = bar.add_task(f"log p(x), k={k}", total=len(starts) * len(passes))
+        parts = [_log_px_batch(log_weights_logsumexp, x[start : start + batch_size],
+                               _conditions(model, labels, start, batch_size), passes, seed, index,
+                               lambda: bar.advance(task)) for index, start in enumerate(starts)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _log_weights_logsumexp_fn(model: GenerativeAutoencoder) -> Callable[..., tf.Tensor]:
@@ -206,21 +232,16 @@ def _mean_code(model: GenerativeAutoencoder, q: Any) -> tf.Tensor:
     return tf.reshape(code, [tf.shape(code)[0], -1])
 
 
-def _posterior_summaries(
-    model: GenerativeAutoencoder, x: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Posterior means (the code for deterministic encoders), one draw z ~ q(z|x) each, and
-    reconstructions (under ``labels`` for a conditional model)."""
-    means, draws, recons = [], [], []
-    for index, start in enumerate(range(0, len(x), batch_size)):
-        condition = _conditions(model, labels, start, batch_size)
-        q = model.posterior_distribution(tf.constant(x[start : start + batch_size]), condition)
-        point = model.posterior.point(q)
-        n = int(point.shape[0])
-        means.append(_mean_code(model, q).numpy())
-        draws.append(tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy())
-        recons.append(model.likelihood.mean(model.likelihood_distribution(point, condition)).numpy())
-    return {"means": np.concatenate(means), "draws": np.concatenate(draws), "reconstructions": np.concatenate(recons)}
+def _posterior_summaries(model: GenerativeAutoencoder, x: np.ndarray, seed: int, index: int,
+                         condition: tf.Tensor | None = None) -> dict[str, np.ndarray]:
+    """For batch ``index`` (under ``condition`` for a conditional model): posterior means (the code
+    for deterministic encoders), one draw z ~ q(z|x) each, and the reconstructions."""
+    q = model.posterior_distribution(tf.constant(x), condition)
+    point = model.posterior.point(q)
+    n = int(point.shape[0])
+    return {"means": _mean_code(model, q).numpy(),
+            "draws": tf.reshape(q.sample(seed=_seed(seed, 10_000 + index)), [n, -1]).numpy(),
+            "reconstructions": model.likelihood.mean(model.likelihood_distribution(point, condition)).numpy()}
 
 
 def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, labels: np.ndarray | None = None,
@@ -252,14 +273,99 @@ def per_dimension_kl(model: GenerativeAutoencoder, x: np.ndarray, labels: np.nda
     return sums / len(x)
 
 
-def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The data as the model's likelihood scores it: binarized once with a fixed seed if training
-    binarized them (dynamically, or statically: data binarized already stay as they are), unchanged
-    otherwise."""
+def _binarized(model: GenerativeAutoencoder, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``x`` as the likelihood scores it, drawing from ``rng`` if training binarized the data
+    (dynamically, or statically: data binarized already stay as they are); stateful, so batch
+    after batch draws what one call on all the examples would."""
     if model.binarize == "none":
         return np.asarray(x, np.float32)
-    rng = np.random.default_rng([seed, 5])
     return (rng.uniform(size=x.shape) < x).astype(np.float32)
+
+
+def evaluation_inputs(model: GenerativeAutoencoder, x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The data as the model's likelihood scores it: binarized once with a fixed seed if training
+    binarized them, unchanged otherwise."""
+    return _binarized(model, x, np.random.default_rng([seed, 5]))
+
+
+def data_batches(data: ArrayData | StreamedSplit, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """The examples of ``data`` in order, ``batch_size`` at a time, as numpy ``x`` (float32) and,
+    where the data have them, ``y`` and ``factors``: arrays sliced, streams read a batch at a time."""
+    if isinstance(data, StreamedSplit):
+        for batch in data.examples().batch(batch_size).prefetch(1):
+            yield {key: value.numpy() for key, value in batch.items()}
+        return
+    for start in range(0, len(data), batch_size):
+        columns = {"x": data.x, "y": data.y, "factors": data.factors}
+        yield {key: value[start : start + batch_size] for key, value in columns.items() if value is not None}
+
+
+@dataclass
+class _Kept:
+    """Per-example values of the first :data:`CODES_KEPT` examples (the metrics that need them all)."""
+
+    parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, **values: np.ndarray | None) -> None:
+        room = CODES_KEPT - self.count
+        if room <= 0:
+            return
+        for key, value in values.items():
+            if value is not None:
+                self.parts.setdefault(key, []).append(np.asarray(value)[:room])
+        self.count += min(room, len(next(v for v in values.values() if v is not None)))
+
+    def get(self, key: str) -> np.ndarray | None:
+        return np.concatenate(self.parts[key]) if key in self.parts else None
+
+
+@dataclass
+class _Totals:
+    """Sums over every example of a pass through the data (float64), for the means at the end."""
+
+    examples: int = 0
+    sums: dict[str, float] = field(default_factory=dict)
+    values: int = 0
+    binary: bool = True
+    shift: np.ndarray | None = None  # the first batch's mean code: the variance sums stay well conditioned
+    code_sum: Any = 0.0
+    code_squares: Any = 0.0
+    draws: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, key: str, per_example: np.ndarray) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + float(np.sum(per_example, dtype=np.float64))
+
+    def add_codes(self, means: np.ndarray, draws: np.ndarray) -> None:
+        means = means.astype(np.float64)
+        if self.shift is None:
+            self.shift = means.mean(axis=0)
+        self.code_sum = self.code_sum + np.sum(means - self.shift, axis=0)
+        self.code_squares = self.code_squares + np.sum((means - self.shift) ** 2, axis=0)
+        taken = sum(len(d) for d in self.draws)
+        if taken < MMD_POINTS:
+            self.draws.append(draws[: MMD_POINTS - taken])
+
+    def mean(self, key: str) -> float:
+        return self.sums[key] / self.examples
+
+    def code_variances(self) -> np.ndarray:
+        centred = self.code_sum / self.examples
+        return np.maximum(self.code_squares / self.examples - centred**2, 0.0)
+
+
+def _codes_of(model: GenerativeAutoencoder, data: ArrayData | StreamedSplit, batch_size: int, seed: int,
+              binarize_seed: int) -> _Kept:
+    """Posterior means, labels and cluster indices of the first examples of (training) data."""
+    kept, rng = _Kept(), np.random.default_rng([binarize_seed, 5])
+    for index, batch in enumerate(data_batches(data, batch_size)):
+        if kept.count >= CODES_KEPT:
+            break
+        x = _binarized(model, batch["x"], rng)
+        means = _posterior_summaries(model, x, seed, index, _batch_condition(model, batch))["means"]
+        clusters = np.asarray(model.classify(x)) if model.has_classifier else None
+        kept.add(means=means, y=batch.get("y"), clusters=clusters)
+    return kept
 
 
 def disentanglement_scores(
@@ -334,8 +440,8 @@ def sample_quality(
 
 def evaluate_model(
     model: GenerativeAutoencoder,
-    arrays: ArrayData,
-    train: ArrayData | None = None,
+    data: ArrayData | StreamedSplit,
+    train: ArrayData | StreamedSplit | None = None,
     *,
     split: str = "given",
     k: int = 1000,
@@ -349,8 +455,13 @@ def evaluate_model(
     quality_samples: int = QUALITY_SAMPLES,
     feature_cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Every metric that applies to ``model`` on ``arrays`` (the ``split`` named in the results).
+    """Every metric that applies to ``model`` on ``data`` (the ``split`` named in the results).
 
+    ``data`` are arrays or a stream: either way they are read once, ``batch_size`` examples at a
+    time, so a test split that does not fit in memory is evaluated in bounded memory (sums over
+    every example; posterior means, labels and factors of the first :data:`CODES_KEPT` examples
+    for the linear probe, cluster accuracies and MIG; the first :data:`MMD_POINTS` posterior draws
+    for the MMD), and arrays and a stream of the same examples give the same numbers.
     ``train`` (labelled training data) lets the linear probe and the majority-cluster accuracy
     learn their mappings, and trains the feature network of FID and precision/recall (cached in
     ``feature_cache``, default :func:`genkit.results.features.cache_dir`). ``k`` is the number of
@@ -363,59 +474,93 @@ def evaluate_model(
     are left out. A conditional model sees each split under its own labels.
     """
     started = time.perf_counter()
-    x = evaluation_inputs(model, arrays.x, seed)
-    labels = condition_labels(model, arrays)
-    results: dict[str, Any] = {"split": split, "examples": len(x), "latent_dim": model.latent_dim}
     stochastic = not model.posterior.deterministic
     has_density = model.prior is not None and not model.prior.sample_only
-    if stochastic and has_density:
-        terms = model.elbo_terms(x, labels, seed=seed, batch_size=batch_size)
-        results.update(elbo=float(np.mean(terms["elbo"])), elbo_reconstruction=float(np.mean(terms["reconstruction"])),
-                       elbo_kl=float(np.mean(terms["kl"])), k=k)
-        log_px = importance_weighted_log_likelihood(model, x, k, batch_size, samples_per_pass, seed, progress, labels)
-        results["log_likelihood"] = float(np.mean(log_px))
+    totals, kept, rng = _Totals(), _Kept(), np.random.default_rng([seed, 5])
+    plan = _iwae_plan(model, k, batch_size, samples_per_pass) if stochastic and has_density else None
+    batches = -(-len(data) // batch_size)
+    with _progress_bar(progress) as bar:
+        task = bar.add_task(f"evaluation, k={k}", total=batches * (len(plan[1]) if plan else 1))
+        for index, batch in enumerate(data_batches(data, batch_size)):
+            x = _binarized(model, batch["x"], rng)
+            condition = _batch_condition(model, batch)
+            totals.examples += len(x)
+            if plan is not None:
+                terms = model.elbo_terms(x, batch.get("y") if model.conditional else None, seed=seed,
+                                         batch_size=batch_size, first_batch=index)
+                for key in ("elbo", "reconstruction", "kl"):
+                    totals.add(key, terms[key])
+                totals.add("log_px", _log_px_batch(plan[0], x, condition, plan[1], seed, index,
+                                                   lambda: bar.advance(task)))
+            else:
+                bar.advance(task)
+            summary = _posterior_summaries(model, x, seed, index, condition)
+            totals.add("squared_error", (summary["reconstructions"] - x) ** 2)
+            totals.values += x.size
+            totals.binary = totals.binary and bool(np.all((x == 0) | (x == 1)))
+            p = np.clip(summary["reconstructions"], 1e-7, 1 - 1e-7).reshape(len(x), -1)
+            flat = x.reshape(len(x), -1)
+            totals.add("bce", -np.sum(flat * np.log(p) + (1 - flat) * np.log1p(-p), axis=1))
+            totals.add_codes(summary["means"], summary["draws"])
+            clusters = np.asarray(model.classify(x)) if model.has_classifier and "y" in batch else None
+            kept.add(means=summary["means"], y=batch.get("y"), factors=batch.get("factors"), clusters=clusters)
 
-    summary = _posterior_summaries(model, x, batch_size, seed, labels)
-    recon = summary["reconstructions"]
-    results["reconstruction_mse"] = float(np.mean((recon - x) ** 2))
-    if np.all((x == 0) | (x == 1)):
-        p = np.clip(recon, 1e-7, 1 - 1e-7).reshape(len(x), -1)
-        flat = x.reshape(len(x), -1)
-        results["reconstruction_bce"] = float(np.mean(-np.sum(flat * np.log(p) + (1 - flat) * np.log1p(-p), axis=1)))
-    results["active_units"], _ = latent_metrics.active_units(summary["means"])
-
+    results: dict[str, Any] = {"split": split, "examples": totals.examples, "latent_dim": model.latent_dim}
+    if plan is not None:
+        results.update(elbo=totals.mean("elbo"), elbo_reconstruction=totals.mean("reconstruction"),
+                       elbo_kl=totals.mean("kl"), k=k, log_likelihood=totals.mean("log_px"))
+    results["reconstruction_mse"] = totals.sums["squared_error"] / totals.values
+    if totals.binary:
+        results["reconstruction_bce"] = totals.mean("bce")
+    variances = totals.code_variances()
+    results["active_units"] = int(np.sum(variances > latent_metrics.ACTIVE_UNIT_THRESHOLD))
     if model.prior is not None:
-        n = min(MMD_POINTS, len(x))
-        prior_draws = model.sample_prior(n, _seed(seed, 20_000), _conditions(model, labels, 0, n)).numpy()
-        prior_draws = prior_draws.reshape(n, -1)
-        results["mmd"] = latent_metrics.mmd_squared(summary["draws"][:n], prior_draws)
-
-    if arrays.y is not None and arrays.y.ndim == 1:
-        clusters = np.asarray(model.classify(x)) if model.has_classifier else None
-        if train is not None and train.y is not None:
-            train_x = evaluation_inputs(model, train.x, seed + 1)
-            train_labels = condition_labels(model, train)
-            train_means = _posterior_summaries(model, train_x, batch_size, seed, train_labels)["means"]
-            results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
-                train_means, train.y, summary["means"], arrays.y)
-            if clusters is not None:
-                results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
-                    train.y, np.asarray(model.classify(train_x)), arrays.y, clusters)
-        if clusters is not None:
-            results["cluster_accuracy"] = latent_metrics.cluster_accuracy(arrays.y, clusters)
-    if arrays.factors is not None and model.latent_dim >= 2:
-        mig, gaps = latent_metrics.mutual_information_gap(summary["means"], arrays.factors)
+        draws = np.concatenate(totals.draws)
+        n = len(draws)
+        labels_kept = kept.get("y")  # a conditional prior draws under the labels of the first examples
+        condition = model.condition_of(labels_kept[:n]) if model.conditional and labels_kept is not None else None
+        prior_draws = model.sample_prior(n, _seed(seed, 20_000), condition).numpy()
+        results["mmd"] = latent_metrics.mmd_squared(draws, prior_draws.reshape(n, -1))
+    results.update(_label_metrics(model, kept, train, batch_size, seed))
+    factor_values = kept.get("factors")
+    if factor_values is not None and model.latent_dim >= 2:
+        mig, gaps = latent_metrics.mutual_information_gap(kept.get("means"), factor_values)
         results["mig"] = mig
-        names = arrays.factor_names or [str(i) for i in range(len(gaps))]
+        names = _factor_names(data) or [str(i) for i in range(len(gaps))]
         results.update({f"mig_{name}": float(gap) for name, gap in zip(names, gaps, strict=True) if np.isfinite(gap)})
     if factors is not None:
         results.update(disentanglement_scores(model, factors, factor_points, factor_groups, batch_size, seed))
-    if (train is not None and train.y is not None and arrays.y is not None and arrays.y.ndim == 1
-            and is_image(model.data_shape) and model.can_sample
-            and min(quality_samples, len(arrays)) > latent_metrics.NEIGHBOURS):
-        results.update(sample_quality(model, arrays, train, quality_samples, seed, feature_cache))
-
+    labels = kept.get("y")
+    if (train is not None and labels is not None and labels.ndim == 1 and is_image(model.data_shape)
+            and model.can_sample and min(quality_samples, totals.examples) > latent_metrics.NEIGHBOURS):
+        compared, labelled_train = first_examples(data, quality_samples), first_examples(train, MAX_EXAMPLES)
+        if labelled_train.y is not None:
+            results.update(sample_quality(model, compared, labelled_train, quality_samples, seed, feature_cache))
     results["seconds"] = round(time.perf_counter() - started, 2)
+    return results
+
+
+def _factor_names(data: ArrayData | StreamedSplit) -> list[str]:
+    return list(data.factor_names if isinstance(data, ArrayData) else data.stream.factor_names)
+
+
+def _label_metrics(model: GenerativeAutoencoder, kept: _Kept, train: ArrayData | StreamedSplit | None,
+                   batch_size: int, seed: int) -> dict[str, float]:
+    """The linear probe and cluster accuracies, for data with class labels."""
+    y, results = kept.get("y"), {}
+    if y is None or y.ndim != 1:
+        return {}
+    clusters = kept.get("clusters")
+    learned = _codes_of(model, train, batch_size, seed, seed + 1) if train is not None else None
+    train_y = None if learned is None else learned.get("y")
+    if learned is not None and train_y is not None:
+        results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
+            learned.get("means"), train_y, kept.get("means"), y)
+        if clusters is not None:
+            results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
+                train_y, learned.get("clusters"), y, clusters)
+    if clusters is not None:
+        results["cluster_accuracy"] = latent_metrics.cluster_accuracy(y, clusters)
     return results
 
 

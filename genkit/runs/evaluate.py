@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from genkit.assembly.data import describe_data, load_split
+from genkit.assembly.data import describe_data, evaluation_data
 from genkit.assembly.model import GenerativeAutoencoder
+from genkit.assembly.streaming import StreamedSplit, first_examples
 from genkit.errors import GenkitError
 from genkit.plugin.dataset import ArrayData, FactorDataset
 from genkit.plugin.instantiate import instantiate
@@ -21,14 +22,19 @@ from genkit.runs.layout import EVAL_FILE, SPEC_FILE
 from genkit.runs.load import load
 from genkit.spec.resolve import load_spec
 
+#: How many examples of a streamed split are checked against the model's likelihood.
+CHECKED_EXAMPLES = 2000
+
 #: File endings of data files, which ``--data`` is sometimes given instead of a spec.
 DATA_SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
 
 
 def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) -> tuple[
-        GenerativeAutoencoder, Path | None, ArrayData, ArrayData | None, FactorDataset | None]:
+        GenerativeAutoencoder, Path | None, ArrayData | StreamedSplit, ArrayData | StreamedSplit | None,
+        FactorDataset | None]:
     """(model, run dir or None, evaluation split, train split or None, the dataset if it renders
-    factor combinations) from evaluate's arguments."""
+    factor combinations) from evaluate's arguments; splits of data that stream are streamed
+    (:func:`~genkit.assembly.data.evaluation_data`)."""
     if isinstance(source, GenerativeAutoencoder):
         model, run_dir = source, None
     else:
@@ -46,15 +52,21 @@ def _resolve(source: str | Path | GenerativeAutoencoder, data: Any, split: str) 
                           f"(type: npz or h5, path: {data})")
     spec = load_spec(data)
     dataset = instantiate("dataset", spec.dataset_entry, "data")
-    evaluation = load_split(spec, split, dataset)
-    if tuple(evaluation.x.shape[1:]) != model.data_shape:
-        raise GenkitError(f"the data have examples of shape {evaluation.x.shape[1:]}, "
-                          f"but the model was trained on shape {model.data_shape}")
-    problem = model.likelihood.check_data(evaluation.x)
+    evaluation = evaluation_data(spec, split)
+    shape = tuple(evaluation.x.shape[1:]) if isinstance(evaluation, ArrayData) else evaluation.example_shape
+    if shape != model.data_shape:
+        raise GenkitError(f"the data have examples of shape {shape}, but the model was trained on shape "
+                          f"{model.data_shape}")
+    # data in memory are checked whole, streamed data on their first examples (reading all would cost a pass)
+    checked = evaluation if isinstance(evaluation, ArrayData) else first_examples(evaluation, CHECKED_EXAMPLES)
+    problem = model.likelihood.check_data(checked.x)
     if problem:
         raise GenkitError(f"{describe_data(spec)} ({split} split) does not fit the model's likelihood: {problem}")
-    labelled = evaluation.y is not None and evaluation.y.ndim == 1
-    train = load_split(spec, "train", dataset) if labelled and split != "train" else None
+    if isinstance(evaluation, ArrayData):
+        labelled = evaluation.y is not None and evaluation.y.ndim == 1
+    else:
+        labelled = evaluation.stream.label_shape == ()
+    train = evaluation_data(spec, "train") if labelled and split != "train" else None
     return model, run_dir, evaluation, train, dataset if isinstance(dataset, FactorDataset) else None
 
 

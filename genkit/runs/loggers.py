@@ -1,11 +1,13 @@
 """Loggers that write a run's metrics: metrics.csv, TensorBoard scalars and images, extra CSV logs,
 MLflow tracking.
 
-``MetricsCSV`` and ``TensorBoard`` are what every run directory gets; ``CSVLog`` (``csv``),
-``TensorBoardLog`` (``tensorboard``) and ``MLflowLog`` (``mlflow``, when MLflow is installed) are
-the registered callbacks a spec lists under ``train.callbacks``. Relative paths of those are
-relative to the run directory, or to the current directory when training without one
-(``genkit.train(spec)`` with no ``out``).
+``MetricsCSV`` and ``TensorBoard`` are what every run directory gets (under ``multi_worker`` only
+the chief writes them: the other workers' loggers write nothing, see
+:func:`~genkit.training.strategy.writes_run_files`); ``CSVLog`` (``csv``), ``TensorBoardLog``
+(``tensorboard``) and ``MLflowLog`` (``mlflow``, when MLflow is installed) are the registered
+callbacks a spec lists under ``train.callbacks``. Relative paths of those are relative to the run
+directory, or to the current directory when training without one (``genkit.train(spec)`` with no
+``out``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from genkit.runs.directory import replacing
 from genkit.runs.layout import METRICS_FILE, SPEC_FILE
 from genkit.spec.schema import dotted_keys
 from genkit.spec.yaml_source import read_yaml_file
+from genkit.training.strategy import writes_run_files
 
 
 class MetricsCSV(Callback):
@@ -41,6 +44,8 @@ class MetricsCSV(Callback):
         self.columns: list[str] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if not writes_run_files():
+            return
         new = self.columns is None
         if new:
             self.columns = list(logs)
@@ -53,6 +58,8 @@ class MetricsCSV(Callback):
         Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
         """
         self.columns = list(rows[0]) if rows else None
+        if not writes_run_files():
+            return
         with replacing(self.path) as temporary, temporary.open("w", newline="") as handle:
             if rows:
                 self._write(handle, rows, header=True)
@@ -79,11 +86,13 @@ class TensorBoard(Callback):
         import tensorflow as tf
 
         self.model = trainer.model
-        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self.writer = tf.summary.create_file_writer(str(self.log_dir)) if writes_run_files() else None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         import tensorflow as tf
 
+        if self.writer is None:
+            return
         with self.writer.as_default(step=epoch):
             for key, value in logs.items():
                 if key != "epoch":

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from genkit.assembly.data import load_split
+from genkit.assembly.data import evaluation_data
+from genkit.assembly.streaming import first_examples
 from genkit.errors import GenkitError
 from genkit.results.report import CAPTIONS, make_pictures, render_report
 from genkit.runs.directory import write_atomic
@@ -18,6 +19,8 @@ from genkit.runs.load import load
 from genkit.spec.resolve import load_spec
 
 PICTURES_DIR = "pictures"
+#: The examples the pictures are drawn from (make_pictures looks at no more).
+PICTURED_EXAMPLES = 2000
 REPORT_FILE = "report.html"
 
 
@@ -56,15 +59,16 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, seed: int =
     spec = load_spec(run_dir / SPEC_FILE)
     split = "test"
     try:
-        arrays = load_split(spec, split)
+        data = evaluation_data(spec, split)
     except GenkitError:  # a dataset without a test split: draw the pictures from the training data
         split = "train"
-        arrays = load_split(spec, split)
+        data = evaluation_data(spec, split)
+    arrays = first_examples(data, PICTURED_EXAMPLES)  # a streamed split is read only that far
     evaluation: dict[str, Any] | str | None = read_evaluation(run_dir)
     if evaluation is None:
         try:
             evaluation = evaluate(run_dir, split=split, k=REPORT_K, seed=seed, progress=progress, write=out is None)
-        except GenkitError as err:  # e.g. a conditional model, which evaluation cannot handle yet
+        except GenkitError as err:  # e.g. a model whose data evaluation cannot read
             evaluation = str(err)
     history = read_history(run_dir)
     subtitle = (f"{run_dir.resolve()} · model '{spec.model}', latent dimension {model.latent_dim}, "

@@ -4,11 +4,15 @@ Everything that can be checked is checked before the directory is created (:func
 :meth:`RunDirectory.check`), so a bad spec, bad data or a bad output path leaves nothing behind;
 what happens to the directory after that is :mod:`genkit.runs.directory`'s policy. A component or
 spec callback that fails while training is named in the error with its spec key (the original
-exception is its cause).
+exception is its cause). Under ``multi_worker`` every worker runs this with the same arguments:
+only the chief creates, locks and writes the run directory (a shared file system's, so that a
+restarted job's workers all resume from the chief's checkpoints); the others train in lock-step,
+each on its share of streamed data, and write nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from genkit import signals
 from genkit.assembly.build import assemble, components_of, naming_failures
 from genkit.assembly.data import PreparedData, describe_data, prepare_data
 from genkit.assembly.model import GenerativeAutoencoder
-from genkit.assembly.streaming import first_examples
-from genkit.errors import GenkitError, NumericalFault, SpecError
+from genkit.assembly.streaming import StreamedSplit, first_examples
+from genkit.errors import GenkitError, NumericalFault, SpecError, WorkerLost
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
@@ -36,12 +41,13 @@ from genkit.spec.schema import Spec
 from genkit.training.callbacks import LogFormat, epoch_reporter
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.training.progress import EpochProgress
-from genkit.training.strategy import make_strategy, start_multi_worker
+from genkit.training.strategy import WorkerRole, make_strategy, start_multi_worker, worker_role
 from genkit.training.trainer import Trainer
 
-#: How many examples of streamed training data are checked against the likelihood before training
-#: (data in memory are checked whole).
+#: How many examples of streamed training data are checked against the likelihood before training,
+#: a batch of :data:`CHECK_BATCH` at a time (data in memory are checked whole).
 STREAM_CHECKED_EXAMPLES = 10_000
+CHECK_BATCH = 500
 
 
 @dataclass
@@ -63,10 +69,20 @@ def prepare(spec: Spec) -> tuple[PreparedData, GenerativeAutoencoder]:
         strategy = make_strategy(spec.train.distribute)
     except SpecError as err:
         raise spec.locate(err) from None
+    role = worker_role()
+    if isinstance(data.train, StreamedSplit) and role.count > 1:  # each worker reads its own share
+        if spec.train.batch_size < role.count:
+            raise SpecError(f"train.batch_size ({spec.train.batch_size}) is smaller than the {role.count} workers: "
+                            "every worker needs a share of each batch", "train.batch_size", spec.source,
+                            spec.line_of("train.batch_size"))
+        data.train = data.train.sharded(role.index, role.count)
     with strategy.scope():  # variables are placed on every replica
         model = assemble(spec, data.context(spec))
-    checked = data.train if isinstance(data.train, ArrayData) else data.train.head(STREAM_CHECKED_EXAMPLES)
-    problem = model.likelihood.check_data(checked.x)
+    if isinstance(data.train, ArrayData):
+        problem = model.likelihood.check_data(data.train.x)
+    else:  # a batch at a time: 10,000 large images at once would cost more memory than training does
+        checked = data.train.examples().take(STREAM_CHECKED_EXAMPLES).batch(CHECK_BATCH)
+        problem = next(filter(None, (model.likelihood.check_data(batch["x"].numpy()) for batch in checked)), None)
     if problem:
         likelihood = spec.components["likelihood"]["type"]
         raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
@@ -84,11 +100,14 @@ def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:
 
 def _shown_examples(model: GenerativeAutoencoder, data: PreparedData) -> ArrayData:
     """The examples the pictures show: validation (else training) examples, labelled ones for conditional models."""
-    shown = first_examples(data.validation or data.train, 2000)
+    wanted = 32 if len(data.data_shape) > 1 else 1000
+    split = data.validation or data.train
+    # streamed data are fully labelled (data.labelled needs them in memory): only the shown ones are read
+    shown = first_examples(split, 2000 if isinstance(split, ArrayData) else wanted)
     candidates = np.arange(len(shown))
     if model.conditional and shown.y is not None and shown.y.ndim == 1:
         candidates = np.flatnonzero(shown.y >= 0)  # semi-supervised data: unlabelled examples have -1
-    return shown.subset(candidates[: 32 if len(data.data_shape) > 1 else 1000])
+    return shown.subset(candidates[:wanted])
 
 
 def train(
@@ -115,14 +134,21 @@ def train(
     """
     if resume and (out is None or overwrite):
         raise GenkitError("resume needs a run directory (out) and excludes overwrite")
-    directory = None if out is None else RunDirectory(out, overwrite=overwrite, resume=resume)
+    start_multi_worker()  # before any TensorFlow operation, including spec validation
+    role = worker_role()
+    # only the chief owns the run directory; the other workers read the chief's checkpoints
+    directory = None if out is None or not role.chief else RunDirectory(out, overwrite=overwrite, resume=resume)
     if directory is not None:
         directory.check()  # a run that another process writes fails at once, before minutes of validation
-    start_multi_worker()  # before any TensorFlow operation, including spec validation
     spec = load_spec(spec)
     data, model = prepare(spec)
-    if directory is None:
-        return _run(spec, data, model, None, spec_callbacks(spec, None), callbacks, progress, log_format)
+    run = functools.partial(_run, spec, data, model, callbacks=callbacks, progress=progress and role.chief,
+                            log_format=log_format, role=role)
+    if out is None:
+        return run(None, spec_callbacks(spec, None))
+    if directory is None:  # a worker that is not the chief
+        resuming = resume and bool(CheckpointManager(Path(out)).paths())
+        return run(Path(out), spec_callbacks(spec, Path(out)), resuming=resuming)
     directory.check_spec(spec)
     from_spec = spec_callbacks(spec, directory.target)  # their arguments (paths too) are checked before writing
     with directory.writing() as run_dir:
@@ -130,17 +156,19 @@ def train(
             from_spec = spec_callbacks(spec, run_dir)
         if directory.resuming:
             warn_if_components_moved(run_dir, spec)
-        result = _run(spec, data, model, run_dir, from_spec, callbacks, progress, log_format, directory)
+        result = run(run_dir, from_spec, resuming=directory.resuming, directory=directory)
     result.run_dir = directory.target
     return result
 
 
 def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: Path | None,
-         from_spec: list[Callback], callbacks: Sequence[Callback], progress: bool, log_format: LogFormat,
-         directory: RunDirectory | None = None) -> RunResult:
+         from_spec: list[Callback], *, callbacks: Sequence[Callback], progress: bool, log_format: LogFormat,
+         role: WorkerRole, resuming: bool = False, directory: RunDirectory | None = None) -> RunResult:
     """Train (into ``run_dir`` when given), fit the sampler, save weights and pictures. A resumed
     run's header is rewritten only once its checkpoint has been restored; a stop signal recorded
-    while setting up or finishing is acted on between those steps."""
+    while setting up or finishing is acted on between those steps. Without ``directory`` (a worker
+    that is not the chief) ``run_dir`` is only read."""
+    writes = run_dir is not None and directory is not None
     examples = _shown_examples(model, data)
     loggers: list[Callback] = []
     checkpointer = metrics = None
@@ -148,9 +176,9 @@ def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: 
         metrics = MetricsCSV(run_dir / METRICS_FILE)
         manager = CheckpointManager(run_dir, spec.train.keep_checkpoints, spec.to_dict())
         checkpointer = Checkpointer(manager, run_dir)
-        shown_examples = examples.subset(np.arange(min(16, len(examples))))
-        loggers += [metrics, checkpointer]
-        if not any(isinstance(callback, TensorBoard) for callback in from_spec):  # the spec's own replaces it
+        loggers += [metrics, checkpointer]  # on a worker that is not the chief both write nothing
+        if writes and not any(isinstance(callback, TensorBoard) for callback in from_spec):  # the spec's own wins
+            shown_examples = examples.subset(np.arange(min(16, len(examples))))
             loggers.append(TensorBoard(run_dir / TENSORBOARD_DIR, spec.train.image_every, shown_examples))
     if progress:
         steps = -(-len(data.train) // spec.train.batch_size)
@@ -159,24 +187,31 @@ def _run(spec: Spec, data: PreparedData, model: GenerativeAutoencoder, run_dir: 
     # the trainer's optimizers and steps follow the model's strategy
     with model.distribute_strategy.scope(), naming_failures(spec, parts, "while training"):
         trainer = Trainer(model, spec.train, data.train, data.validation, [*loggers, *from_spec, *callbacks])
-        trainer.choose_jit(read_jit_choice(run_dir) if run_dir is not None and directory is not None
-                           and directory.resuming else None)
-        if run_dir is None or checkpointer is None or metrics is None or directory is None:
-            history = trainer.fit()
-        else:
-            start, partial = _restore(trainer, checkpointer, metrics) if directory.resuming else (1, None)
-            write_run_header(run_dir, spec, model, trainer.jit_choice)
-            signals.check()
-            history = _fit_with_checkpoints(trainer, checkpointer, start, partial, directory)
+        trainer.choose_jit(read_jit_choice(run_dir) if resuming and run_dir is not None else None)
+        try:
+            if run_dir is None or checkpointer is None or metrics is None:
+                history = trainer.fit()
+            else:
+                start, partial = _restore(trainer, checkpointer, metrics) if resuming else (1, None)
+                if writes:
+                    write_run_header(run_dir, spec, model, trainer.jit_choice)
+                signals.check()
+                replacing_run = directory is not None and directory.path != directory.target
+                history = _fit_with_checkpoints(trainer, checkpointer, start, partial, replacing_run)
+        except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+                tf.errors.DeadlineExceededError) as err:
+            if role.count == 1:
+                raise
+            raise _worker_lost(err, role, None if checkpointer is None else checkpointer.manager) from None
     if model.sampler is not None:
         signals.check()
         entry = spec.components["sampler"]
         fitted_on = first_examples(data.train, FIT_EXAMPLES)
         labels = fitted_on.y if model.conditional else None
         model.sampler = fit_sampler(model, entry, fitted_on.x, labels, spec.train.seed)
-        if run_dir is not None:
+        if writes and run_dir is not None:
             save_sampler(run_dir, entry, model.sampler)
-    if run_dir is not None:
+    if writes and run_dir is not None:
         signals.check()
         with replacing(run_dir / WEIGHTS_FILE) as temporary:  # a kill while saving leaves no half-written weights
             model.save_weights(str(temporary))
@@ -196,15 +231,28 @@ def _restore(trainer: Trainer, checkpointer: Checkpointer, metrics: MetricsCSV) 
     return state.epoch + 1, state.partial
 
 
+def _worker_lost(err: Exception, role: WorkerRole, manager: CheckpointManager | None) -> WorkerLost:
+    """The message of a worker whose cluster lost another worker mid-training."""
+    saved = manager.paths() if manager is not None else []
+    where = f"the last checkpoint is {saved[-1]}" if saved else "no checkpoint was written yet"
+    reason = (getattr(err, "message", "") or str(err)).strip().splitlines()
+    causes = [line.strip() for line in reason if "abort" in line.lower() or "unavailable" in line.lower()]
+    detail = causes[-1] if causes else reason[0] if reason else type(err).__name__
+    return WorkerLost(f"worker {role.index} of {role.count}: another worker of the cluster stopped while training "
+                      f"({detail}); {where}. Restart every worker with the same command plus --resume (genkit run "
+                      "SPEC --out RUN --resume): the job continues from the chief's last checkpoint")
+
+
 def _fit_with_checkpoints(trainer: Trainer, checkpointer: Checkpointer, start: int, partial: EpochProgress | None,
-                          directory: RunDirectory) -> list[dict[str, float]]:
-    """Fit from ``start`` (``partial``: the part of it trained already), a NaN stop naming the last checkpoint."""
+                          replacing_run: bool) -> list[dict[str, float]]:
+    """Fit from ``start`` (``partial``: the part of it trained already), a NaN stop naming the last
+    checkpoint (unless the run replaces another with --overwrite: its checkpoints are discarded)."""
     try:
         return trainer.fit(start, partial)
     except NumericalFault as fault:
         saved = checkpointer.manager.paths()
         where = (f"The last good checkpoint is {saved[-1]}" if saved else "No checkpoint was written before it")
         advice = "Lower train.optimizer.learning_rate, set train.clip_norm, or set train.on_nan: skip"
-        message = (f"{fault}. {advice}" if directory.path != directory.target else
+        message = (f"{fault}. {advice}" if replacing_run else
                    f"{fault}. {where}. {advice}, then continue with: genkit run SPEC --resume")
         raise NumericalFault(message, fault.epoch, fault.step, fault.term) from fault

@@ -48,6 +48,7 @@ from genkit.errors import GenkitError, TrainingInterrupted
 from genkit.plugin.callback import Callback
 from genkit.spec.schema import changed_keys
 from genkit.training.progress import EpochProgress
+from genkit.training.strategy import writes_run_files
 from genkit.training.trainer import Trainer
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -125,8 +126,15 @@ class CheckpointManager:
         return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX))
 
     def save(self, trainer: Trainer, partial: EpochProgress | None = None) -> Path:
-        """Write a checkpoint of ``trainer`` now; ``partial`` is an epoch trained part-way (Ctrl-C)."""
+        """Write a checkpoint of ``trainer`` now; ``partial`` is an epoch trained part-way (Ctrl-C).
+
+        Under ``multi_worker`` only the chief writes (every worker holds the same state); the others
+        return the path the chief writes to.
+        """
         step = int(trainer.model.step_counter.numpy())
+        final = self.root / f"{_PREFIX}{step:09d}"
+        if not writes_run_files():
+            return final
         epoch = partial.epoch - 1 if partial is not None else int(trainer.history[-1]["epoch"])
         state = {
             "format": FORMAT,
@@ -137,7 +145,6 @@ class CheckpointManager:
             "spec": self.spec,
         }
         self.root.mkdir(exist_ok=True)
-        final = self.root / f"{_PREFIX}{step:09d}"
         temporary = self.root / f".tmp-{final.name}-{os.getpid()}"
         shutil.rmtree(temporary, ignore_errors=True)
         try:

@@ -87,6 +87,8 @@ class CompiledSteps:
         self.model, self.settings, self.train_data = model, settings, train_data
         #: Whether the training data stream (batches from a tf.data iterator) or sit in memory.
         self.streamed = isinstance(train_data, StreamedSplit)
+        #: How many workers read a share of the data each (their batches are local, not global).
+        self.input_workers = train_data.workers if isinstance(train_data, StreamedSplit) else 1
         self.strategy = tf.distribute.get_strategy()
         self.phases, self.optimizers = phases, optimizers
         # on_nan: stop saw a bad step; every replica sees the same flag, so the first one's write is the value
@@ -160,7 +162,8 @@ class CompiledSteps:
         self.trace_count += 1  # Python side effect: runs only while tracing
 
         def replica_step(batch: Tensors, seed: tf.Tensor) -> tuple[Tensors, tf.Tensor, Tensors]:
-            return compute(replica_slice(batch), seed)  # every phase on this replica's slice of the batch
+            # every phase on this replica's slice of the batch (of the global one, or of its worker's own)
+            return compute(replica_slice(batch, self.input_workers), seed)
 
         means, examples, flags = self.strategy.run(replica_step, args=(batch, self.model.next_seed()))
         outputs, total = strategy.mean_over_replicas(self.strategy, means, examples)

@@ -3,14 +3,17 @@
 The trainer runs each training step through ``strategy.run`` whatever the strategy (the default
 strategy of ``none`` adds nothing), so one code path serves one device and many:
 
-- every replica trains on its contiguous slice of the global batch (:func:`replica_slice`; every
-  worker gathers the same global batch from its own copy of the data);
+- every replica trains on its contiguous slice of the global batch (:func:`replica_slice`; with
+  data in memory every worker gathers the same global batch from its own copy of the data; with
+  streamed data under ``multi_worker`` each worker reads its own share of the pieces and its
+  replicas slice its local batch);
 - each replica's loss is its local batch mean times its share of the global batch, so the
   gradients Keras sums over replicas are the gradients of the mean over the *global* batch, also
   when the last batch of an epoch splits unevenly (a replica may even get no example);
 - random draws fold in the replica id, so replicas do not repeat each other's noise;
 - metrics are combined over replicas as per-example sums divided by the global count;
-- a step's NaN guard asks every replica, so all of them apply or skip an update together.
+- a step's NaN guard asks every replica, so all of them apply or skip an update together;
+- under ``multi_worker`` only the chief writes the run directory (:func:`writes_run_files`).
 
 See docs/distributed.md for running on several GPUs or machines.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
@@ -48,6 +52,41 @@ def start_multi_worker() -> None:
         raise GenkitError("the TF_CONFIG environment variable must be a JSON object with a 'cluster' mapping")
     if _multi_worker is None and (cluster.get("worker") or cluster.get("chief")):
         _multi_worker = tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """This process's place in a multi-worker cluster: its input pipeline (``index`` of ``count``)
+    and whether it is the chief, the one worker that writes the run directory."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+
+def worker_role() -> WorkerRole:
+    """This process's role once it joined a ``TF_CONFIG`` cluster (:func:`start_multi_worker`); a
+    process on its own is worker 0 of 1, its own chief.
+
+    Workers are numbered as TensorFlow numbers them: the ``chief`` task (when the cluster has one)
+    first, then the ``worker`` tasks; worker 0 is the chief.
+    """
+    if _multi_worker is None:
+        return WorkerRole()
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    chiefs, workers = len(cluster.get("chief", [])), len(cluster.get("worker", []))
+    index = int(task.get("index", 0)) + (chiefs if task.get("type") == "worker" else 0)
+    return WorkerRole(index, chiefs + workers)
+
+
+def writes_run_files() -> bool:
+    """Whether this process writes the run directory (metrics, pictures, checkpoints): always on one
+    machine; under ``multi_worker`` only on the chief, the others train in lock-step and write nothing."""
+    return worker_role().chief
 
 
 def make_strategy(kind: str) -> tf.distribute.Strategy:

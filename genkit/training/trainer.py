@@ -147,9 +147,10 @@ class Trainer:
         started, examples_before = time.perf_counter(), progress.examples
         if isinstance(self.train_data, StreamedSplit):  # resuming mid-epoch skips the batches already trained
             order = iter(self.train_data.epoch(epoch, settings.batch_size, progress.steps))
+            total = self.train_data.steps_per_epoch(epoch, settings.batch_size)
         else:
             order = tf.constant(epoch_order(len(self.train_data), settings.seed, epoch), tf.int32)
-        total = -(-len(self.train_data) // settings.batch_size)
+            total = -(-len(self.train_data) // settings.batch_size)
         while progress.steps < total:
             steps, batch_size = compiled.next_call(progress.steps, total)
             called = time.perf_counter()

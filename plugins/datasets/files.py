@@ -1,13 +1,15 @@
-"""Arrays from ``.npz`` and ``.h5`` files, named by key."""
+"""Arrays from ``.npz`` and ``.h5`` files, named by key; ``.h5`` files also stream in chunks."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from genkit_plugins.datasets.rows import row_stream
 
-from genkit import ArrayData, Dataset, GenkitError, path_problem
+from genkit import ArrayData, Dataset, GenkitError, Stream, path_problem
 
 
 class _KeyedFile(Dataset):
@@ -30,9 +32,22 @@ class _KeyedFile(Dataset):
     def _open(self) -> Any:
         raise NotImplementedError
 
-    def load(self, split: str = "train") -> ArrayData:
+    def _arrays(self, split: str, arrays: Any) -> tuple[Any, Any | None]:
+        """The split's image and label arrays of an open file (checked), not yet read."""
         images_key, labels_key = self.keys[split]
-        if images_key is None:
+        available = sorted(arrays.keys())
+        for key in (images_key, labels_key):
+            if key is not None and key not in available:
+                raise GenkitError(f"{self.path} has no array '{key}'; arrays in the file: {', '.join(available)}")
+        x = arrays[images_key]
+        y = None if labels_key is None else arrays[labels_key]
+        if y is not None and len(y) != len(x):
+            raise GenkitError(f"{self.path}: '{labels_key}' has {len(y)} entries but '{images_key}' has {len(x)}")
+        return x, y
+
+    def _read(self, split: str, use: Any) -> Any:
+        """``use(x, y)`` on the split's arrays of the open file; a missing or unreadable file named."""
+        if self.keys[split][0] is None:
             raise GenkitError(f"{self.path}: no {split} split is configured (set data.test_images)")
         problem = path_problem(self.path)
         if problem == "not found":
@@ -41,21 +56,14 @@ class _KeyedFile(Dataset):
             raise GenkitError(f"data file {self.path} (data.path) cannot be read as a {self.suffix} file: {problem}")
         try:
             with self._open() as arrays:
-                available = sorted(arrays.keys())
-                for key in (images_key, labels_key):
-                    if key is not None and key not in available:
-                        raise GenkitError(
-                            f"{self.path} has no array '{key}'; arrays in the file: {', '.join(available)}"
-                        )
-                x = np.asarray(arrays[images_key])
-                y = None if labels_key is None else np.asarray(arrays[labels_key])
+                return use(*self._arrays(split, arrays))
         except GenkitError:
             raise
         except Exception as err:  # corrupt or foreign file: name it, no traceback
             raise GenkitError(f"cannot read {self.path} as a {self.suffix} file: {err}") from None
-        if y is not None and len(y) != len(x):
-            raise GenkitError(f"{self.path}: '{labels_key}' has {len(y)} entries but '{images_key}' has {len(x)}")
-        return ArrayData(x=x, y=y)
+
+    def load(self, split: str = "train") -> ArrayData:
+        return self._read(split, lambda x, y: ArrayData(x=np.asarray(x), y=None if y is None else np.asarray(y)))
 
 
 class NpzFile(_KeyedFile):
@@ -80,7 +88,9 @@ class NpzFile(_KeyedFile):
 class H5File(_KeyedFile):
     """Arrays from an HDF5 file, datasets named by key at the file's root.
 
-    uint8 images are scaled to [0, 1]. A relative ``path`` is relative to the spec file.
+    Loaded whole when they fit in memory; else (``data.stream: auto``) streamed: every ``chunk``
+    consecutive rows form one piece, read from the file only when training needs it. uint8
+    images are scaled to [0, 1]. A relative ``path`` is relative to the spec file.
 
     Args:
         path: the .h5 file.
@@ -88,11 +98,30 @@ class H5File(_KeyedFile):
         labels: name of the training label dataset (optional).
         test_images: name of the test image dataset (optional).
         test_labels: name of the test label dataset (optional).
+        chunk: examples per piece when streaming.
     """
 
     suffix = ".h5"
+
+    def __init__(self, path: str, images: str = "x_train", labels: str | None = None,
+                 test_images: str | None = "x_test", test_labels: str | None = None, chunk: int = 256):
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        super().__init__(path, images, labels, test_images, test_labels)
+        self.chunk = chunk
 
     def _open(self):
         import h5py
 
         return h5py.File(self.path, "r")
+
+    def _rows(self, split: str) -> tuple[Any, Any | None]:
+        """The split's h5 datasets of a fresh handle (kept open by them), checked, not yet read."""
+        self._read(split, lambda x, y: None)  # the checks, with the file named on failure
+        return self._arrays(split, self._open())
+
+    def stream(self, split: str = "train") -> Stream:
+        x, _ = self._rows(split)
+        if x.ndim < 2:
+            raise GenkitError(f"{self.path}: expected an array of examples [N, ...], got shape {x.shape}")
+        return row_stream(functools.partial(self._rows, split), self.chunk)
