@@ -7,9 +7,10 @@ directory's own derived files (``metrics_eval.json``, ``report.html``, ``sample.
 refreshed in place when no ``--out`` is given.
 
 A user's mistake (any :class:`GenkitError`, and a wrong option or argument) prints one paragraph
-on stderr and exits with 2 (a lost worker of a multi-worker cluster: 75); no traceback, unless ``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for
-it: then the full traceback, chained causes included (a plugin's own exception is the cause of the
-error naming it), comes before the paragraph. A stop signal at any moment, from start-up to exit,
+on stderr and exits with 2 (a lost worker of a multi-worker cluster: 75); no traceback, unless
+``genkit --debug`` or ``GENKIT_DEBUG=1`` asks for it: then the full traceback, chained causes
+included (a plugin's own exception is the cause of the error naming it), comes before the
+paragraph. A stop signal at any moment, from start-up to exit,
 prints one line and exits with 128 + the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM; in
 training, after its step and a checkpoint, with the line saying how to resume
 (:mod:`genkit.signals`, :mod:`genkit.runs.directory`). TensorFlow is imported lazily and quietly,
@@ -322,8 +323,7 @@ def evaluate(run_dir: str, data: str | None, split: str, k: int, batch_size: int
                            factor_points=factor_points, factor_groups=factor_groups, quality_samples=quality_samples,
                            write=not out)
     if out:
-        write_atomic(Path(out), json.dumps(results, indent=2) + "
-")
+        write_atomic(Path(out), json.dumps(results, indent=2) + "\n")
     print_metrics(results, title=f"{run_dir} ({split} split)")
     click.echo(f"written: {out or Path(run_dir) / EVAL_FILE}")
 

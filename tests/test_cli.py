@@ -143,6 +143,24 @@ def test_quick_start_command_is_quiet_and_learns_the_shapes(tmp_path):
     rows = list(csv.DictReader((tmp_path / "qs" / "metrics.csv").open()))
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
 
+    model = genkit.load(tmp_path / "qs")
+    spec = genkit.load_spec(tmp_path / "qs" / "spec.yaml")
+    train, test = load_split(spec, "train"), load_split(spec, "test")
+    pixels = lambda images: images.reshape(len(images), -1)  # noqa: E731
+    recognised = linear_probe_accuracy(pixels(train.x), train.y, pixels(model.reconstruct(test.x)), test.y)
+    assert recognised > 0.95, recognised
+    # samples are shapes: nearer to some training image than a test image is to the nearest training
+    # image of another class (how far a shape is from becoming a different one)
+    reference = pixels(train.x[:2000])
+    distances = squared_distances(pixels(model.sample(200, seed=0)), reference)
+    across = squared_distances(pixels(test.x[:200]), reference)
+    across[test.y[:200, None] == train.y[None, :2000]] = np.inf
+    assert np.median(distances.min(1)) < 0.25 * np.median(across.min(1)), (distances.min(1), across.min(1))
+    # the latent picture's coordinates (first two principal components) separate the four classes
+    coordinates = pca_2d(np.concatenate([model.encode(train.x), model.encode(test.x)]))
+    separated = linear_probe_accuracy(coordinates[: len(train)], train.y, coordinates[len(train) :], test.y)
+    assert separated > 0.85, separated
+
 
 #: Plugins a user imports with --import: a divergence whose own bug shows once the trainer compiles
 #: its step (the model's first, eager run works), and a callback that fails as training begins.
@@ -232,20 +250,3 @@ def test_debug_prints_the_traceback_of_any_user_error(tmp_path, tiny_vae, option
     assert result.exit_code == 2 and "Did you mean 'standard_normal'?" in result.output
     assert ("Traceback (most recent call last)" in result.output) == traceback
     assert result.output.rstrip().splitlines()[-1].startswith("error: in ")
-    model = genkit.load(tmp_path / "qs")
-    spec = genkit.load_spec(tmp_path / "qs" / "spec.yaml")
-    train, test = load_split(spec, "train"), load_split(spec, "test")
-    pixels = lambda images: images.reshape(len(images), -1)  # noqa: E731
-    recognised = linear_probe_accuracy(pixels(train.x), train.y, pixels(model.reconstruct(test.x)), test.y)
-    assert recognised > 0.95, recognised
-    # samples are shapes: nearer to some training image than a test image is to the nearest training
-    # image of another class (how far a shape is from becoming a different one)
-    reference = pixels(train.x[:2000])
-    distances = squared_distances(pixels(model.sample(200, seed=0)), reference)
-    across = squared_distances(pixels(test.x[:200]), reference)
-    across[test.y[:200, None] == train.y[None, :2000]] = np.inf
-    assert np.median(distances.min(1)) < 0.25 * np.median(across.min(1)), (distances.min(1), across.min(1))
-    # the latent picture's coordinates (first two principal components) separate the four classes
-    coordinates = pca_2d(np.concatenate([model.encode(train.x), model.encode(test.x)]))
-    separated = linear_probe_accuracy(coordinates[: len(train)], train.y, coordinates[len(train) :], test.y)
-    assert separated > 0.85, separated

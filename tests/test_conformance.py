@@ -177,8 +177,9 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
     np.save(tmp_path / "x.npy", images)
     np.save(tmp_path / "y.npy", np.arange(6))
     np.save(tmp_path / "x_test.npy", images[:2])
-    check_dataset(registry("dataset").get("npy").obj, {"images": str(tmp_path / "x.npy"), "labels": str(tmp_path / "y.npy"),
-                                                       "test_images": str(tmp_path / "x_test.npy"), "chunk": 4})
+    files = {"images": "x.npy", "labels": "y.npy", "test_images": "x_test.npy"}
+    check_dataset(registry("dataset").get("npy").obj, {**{key: str(tmp_path / name) for key, name in files.items()},
+                                                       "chunk": 4})
     from fake_mnist import write_fake_mnist
 
     check_dataset(registry("dataset").get("mnist").obj, {"path": str(write_fake_mnist(tmp_path, 20, 10))})

@@ -102,7 +102,8 @@ class ModelSubject(Subject):
 
     @cached_property
     def batch(self) -> Tensors:
-        """Examples of ``data_shape`` (2-D points by default) and integer labels (the condition of conditional models)."""
+        """Examples of ``data_shape`` (2-D points by default) and integer labels (the condition of
+        conditional models)."""
         return {**as_tensors(x=rng().normal(size=(self.batch_size, *self.data_shape))),
                 "y": tf.constant(self.labels, tf.int64)}
 

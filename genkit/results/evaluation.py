@@ -317,7 +317,12 @@ class _Kept:
         self.count += min(room, len(next(v for v in values.values() if v is not None)))
 
     def get(self, key: str) -> np.ndarray | None:
+        """The kept values of ``key`` (None if no batch had them)."""
         return np.concatenate(self.parts[key]) if key in self.parts else None
+
+    def means(self) -> np.ndarray:
+        """The kept posterior means (every batch has them)."""
+        return np.concatenate(self.parts["means"])
 
 
 @dataclass
@@ -524,7 +529,7 @@ def evaluate_model(
     results.update(_label_metrics(model, kept, train, batch_size, seed))
     factor_values = kept.get("factors")
     if factor_values is not None and model.latent_dim >= 2:
-        mig, gaps = latent_metrics.mutual_information_gap(kept.get("means"), factor_values)
+        mig, gaps = latent_metrics.mutual_information_gap(kept.means(), factor_values)
         results["mig"] = mig
         names = _factor_names(data) or [str(i) for i in range(len(gaps))]
         results.update({f"mig_{name}": float(gap) for name, gap in zip(names, gaps, strict=True) if np.isfinite(gap)})
@@ -555,10 +560,11 @@ def _label_metrics(model: GenerativeAutoencoder, kept: _Kept, train: ArrayData |
     train_y = None if learned is None else learned.get("y")
     if learned is not None and train_y is not None:
         results["linear_probe_accuracy"] = latent_metrics.linear_probe_accuracy(
-            learned.get("means"), train_y, kept.get("means"), y)
-        if clusters is not None:
+            learned.means(), train_y, kept.means(), y)
+        train_clusters = learned.get("clusters")
+        if clusters is not None and train_clusters is not None:
             results["majority_cluster_accuracy"] = latent_metrics.majority_cluster_accuracy(
-                train_y, learned.get("clusters"), y, clusters)
+                train_y, train_clusters, y, clusters)
     if clusters is not None:
         results["cluster_accuracy"] = latent_metrics.cluster_accuracy(y, clusters)
     return results

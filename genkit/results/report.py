@@ -173,7 +173,8 @@ def make_pictures(model: GenerativeAutoencoder, arrays: ArrayData, out_dir: str 
     title = "posterior means" + (" (first two principal components)" if model.latent_dim > 2 else "")
     pictures.save_latent_scatter(target("latent"), pca_2d(codes), labels, arrays.class_names, title)
 
-    pictures.save_latent_activity(target("activity"), variances, ACTIVE_UNIT_THRESHOLD, per_dimension_kl(model, x, labels_at(slice(len(x)))))
+    kl = per_dimension_kl(model, x, labels_at(slice(len(x))))
+    pictures.save_latent_activity(target("activity"), variances, ACTIVE_UNIT_THRESHOLD, kl)
 
     if history:
         pictures.save_loss_curves(target("loss"), {"": history})

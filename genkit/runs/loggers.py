@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -183,7 +182,7 @@ class MLflowLog(Callback):
             raise ValueError("the mlflow callback needs MLflow, which is not installed: pip install mlflow "
                              "(or mlflow-skinny)")
         if tracking_uri is not None and "://" not in tracking_uri and not tracking_uri.startswith("file:"):
-            tracking_uri = _under(run_dir, tracking_uri).resolve().as_uri()
+            tracking_uri = _under(run_dir, tracking_uri, "directory").resolve().as_uri()
         self.tracking_uri, self.experiment, self.pictures, self.run_dir = tracking_uri, experiment, pictures, run_dir
         self.run_name = run_name or (Path(run_dir).name if run_dir is not None else None)
         self.client: Any = None

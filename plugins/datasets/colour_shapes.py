@@ -117,8 +117,8 @@ class ColourShapes(Dataset):
 
     def load(self, split: str = "train") -> ArrayData:
         chunks = [self.chunk(split, start) for start in range(0, self.counts[split], CHUNK)]
-        return ArrayData(*(np.concatenate([c[key] for c in chunks]) for key in ("x", "y", "factors")),
-                         factor_names=list(FACTOR_NAMES), class_names=list(SHAPE_NAMES))
+        x, y, factors = (np.concatenate([c[key] for c in chunks]) for key in ("x", "y", "factors"))
+        return ArrayData(x, y, factors, factor_names=list(FACTOR_NAMES), class_names=list(SHAPE_NAMES))
 
     def stream(self, split: str = "train") -> Stream:
         starts = list(range(0, self.counts[split], CHUNK))
