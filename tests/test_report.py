@@ -196,6 +196,7 @@ class StandInConditional:
     """
 
     conditional = True
+    can_sample = True
 
     def sample(self, n, labels=None, seed=None):
         styles = np.random.default_rng(seed).integers(0, 10, n)

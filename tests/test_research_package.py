@@ -32,7 +32,7 @@ def site(tmp_path_factory):
 def test_its_own_tests_pass_against_the_installed_package(site, tmp_path):
     ran = run_tests(PACKAGE / "tests" / "test_research.py", tmp_path)
     cases = collections.Counter(case.split("[")[0] for case in ran)
-    plugins = ("iwae", "beta_tc", "vector_quantized", "code_histogram")
+    plugins = ("iwae", "beta_tc", "vector_quantized", "code_histogram")  # its test_<plugin>_conformance tests
     assert {f"test_{plugin}_conformance" for plugin in plugins} <= set(cases) and len(cases) == 8
     assert all(cases[f"test_{plugin}_conformance"] >= 8 for plugin in plugins)  # one case per property
     assert "test_vector_quantized_conformance[state_updates]" in ran

@@ -72,7 +72,7 @@ def test_the_five_sample_iwae_bound_is_above_the_elbo_of_the_same_model():
 
 
 def test_beta_tc_reports_its_three_terms_and_weighs_them_per_example():
-    model = genkit.build({**TOY, "latent_dim": 3, "divergence": {"type": "beta_tc", "alpha": 1.0, "beta": 6.0,
+    model = genkit.build({**TOY, "latent_dim": 3, "divergence": {"type": "beta_tc_mws", "alpha": 1.0, "beta": 6.0,
                                                                     "gamma": 2.0}})
     x = points()
     assert model.divergence.size == model.context.num_train_examples == 180  # N from the context (10% validation)
