@@ -116,10 +116,11 @@ def conv_layers(keras: Any, part: str, size: int) -> list:
             keras.layers.Conv2DTranspose(1, 3, 2, "same")]
 
 
-def genkit_spec(path: Path, arch: str, limit: int | None, **train: Any) -> dict:
-    """The benchmark VAE as a genkit spec (dynamic binarization in the step, no validation split)."""
-    network = {"type": "mlp", "hidden": HIDDEN} if arch == "mlp" else {"type": "bench_conv"}
-    decoder = {"type": "mlp", "hidden": HIDDEN[::-1]} if arch == "mlp" else {"type": "bench_conv"}
+def genkit_spec(path: Path, arch: str, limit: int | None, hidden: list[int] = HIDDEN, **train: Any) -> dict:
+    """The benchmark VAE as a genkit spec (dynamic binarization in the step, no validation split);
+    ``hidden``: the MLP encoder's widths (the decoder's mirrored); ``train``: settings that override."""
+    network = {"type": "mlp", "hidden": hidden} if arch == "mlp" else {"type": "bench_conv"}
+    decoder = {"type": "mlp", "hidden": hidden[::-1]} if arch == "mlp" else {"type": "bench_conv"}
     return {
         "name": f"bench-{arch}", "model": "vae", "latent_dim": LATENT,
         "data": {"type": "npz", "path": str(path), "binarize": "dynamic", "validation_split": 0.0, "limit": limit},
@@ -169,15 +170,16 @@ def iwae_runner(spec_dict: dict, examples: int, k: int) -> Callable[[], int]:
 
 
 # --- hand-written Keras 3 + TFP loops --------------------------------------------------------
-def keras_networks(arch: str) -> tuple[Any, Any]:
+def keras_networks(arch: str, hidden: list[int] = HIDDEN) -> tuple[Any, Any]:
     """The benchmark's encoder (images -> 2 * latent) and decoder (codes -> logits of the images shape)
-    as built Keras Sequential networks: what the hand-written loops and the roofline train."""
+    as built Keras Sequential networks: what the hand-written loops and the roofline train (``hidden``:
+    the MLP encoder's widths, the decoder's mirrored)."""
     import keras
 
     if arch == "mlp":
-        encoder = keras.Sequential([keras.layers.Flatten()] + [keras.layers.Dense(w, activation="relu") for w in HIDDEN]
+        encoder = keras.Sequential([keras.layers.Flatten()] + [keras.layers.Dense(w, activation="relu") for w in hidden]
                                    + [keras.layers.Dense(2 * LATENT)])
-        decoder = keras.Sequential([keras.layers.Dense(w, activation="relu") for w in HIDDEN[::-1]]
+        decoder = keras.Sequential([keras.layers.Dense(w, activation="relu") for w in hidden[::-1]]
                                    + [keras.layers.Dense(784), keras.layers.Reshape((28, 28))])
     else:
         encoder = keras.Sequential([keras.layers.Reshape((28, 28, 1)), *conv_layers(keras, "encoder", 2 * LATENT)])
@@ -193,12 +195,13 @@ def binarized_once(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
 
 
-def keras_runner(x: np.ndarray, arch: str, jit_compile: bool, lean: bool = False) -> Callable[[], int]:
+def keras_runner(x: np.ndarray, arch: str, jit_compile: bool, lean: bool = False, batch: int = BATCH,
+                 hidden: list[int] = HIDDEN) -> Callable[[], int]:
     """The loop a user writes by hand: Sequential networks, TFP heads, tf.data, one tf.function step.
 
     The benchmark's loop binarizes each batch inside the step and keeps the epoch's last, smaller
     batch; the ``lean`` loop binarizes the data once beforehand and drops that batch (one traced
-    shape), as a user who tunes the loop would.
+    shape), as a user who tunes the loop would. ``batch``, ``hidden``: the batch size and the MLP's widths.
     """
     import keras
     import tensorflow as tf
@@ -206,7 +209,7 @@ def keras_runner(x: np.ndarray, arch: str, jit_compile: bool, lean: bool = False
 
     tfd = tfp.distributions
     keras.utils.set_random_seed(0)
-    encoder, decoder = keras_networks(arch)
+    encoder, decoder = keras_networks(arch, hidden)
     variables = encoder.trainable_variables + decoder.trainable_variables
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(variables)
@@ -225,9 +228,9 @@ def keras_runner(x: np.ndarray, arch: str, jit_compile: bool, lean: bool = False
         return loss
 
     data = binarized_once(x) if lean else x
-    dataset = (tf.data.Dataset.from_tensor_slices(data).shuffle(len(data)).batch(BATCH, drop_remainder=lean)
+    dataset = (tf.data.Dataset.from_tensor_slices(data).shuffle(len(data)).batch(batch, drop_remainder=lean)
                .prefetch(tf.data.AUTOTUNE))
-    examples = len(data) // BATCH * BATCH if lean else len(data)
+    examples = len(data) // batch * batch if lean else len(data)
 
     def run_epoch() -> int:
         for images in dataset:
