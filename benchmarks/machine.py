@@ -57,7 +57,7 @@ def machine_line(load_before: str) -> str:
     """One line naming the machine, its load before the run (``load_before``) and now, and the versions."""
     return (f"machine: {cpu_model()}, {os.cpu_count()} logical cores; load average (1/5/15 min) before the run "
             f"{load_before}, after {load_average()}; {versions()}; "
-            f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)')}")
+            f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '0 (unset: genkit.quiet sets 0)')}")
 
 
 class Header:

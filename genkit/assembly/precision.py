@@ -12,6 +12,7 @@ A run that trains in bfloat16 on a CPU says which case it is in (:func:`warn_if_
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,17 +73,28 @@ def cpu_bfloat16_units(cpuinfo: str | None = None) -> tuple[str, ...] | None:
     return tuple(flag for flag in BFLOAT16_FLAGS if flag in flags)
 
 
-def cpu_bfloat16_note(units: tuple[str, ...] | None) -> str:
+def onednn_enabled() -> bool:
+    """Whether TensorFlow's oneDNN CPU kernels are on in this process: ``TF_ENABLE_ONEDNN_OPTS``, on
+    unless set to 0 or false (the ``genkit`` command sets 0 when the variable is unset)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+
+
+def cpu_bfloat16_note(units: tuple[str, ...] | None, onednn: bool = True) -> str:
     """What the run log says about ``train.mixed_precision: bfloat16`` on a CPU with these ``units``
-    (:func:`cpu_bfloat16_units`): whether it has bfloat16 units, and that without them it is slower."""
+    (:func:`cpu_bfloat16_units`): whether it has bfloat16 units, whether TensorFlow can use them here
+    (only its ``onednn`` kernels do), and that without them bfloat16 is slower than float32."""
     start = "train.mixed_precision is bfloat16 and training runs on the CPU"
     if units is None:
         found = "whether this CPU has bfloat16 units is unknown (its flags cannot be read)"
-    elif units:
-        found = (f"this CPU has bfloat16 units ({', '.join(units)}), which TensorFlow's oneDNN kernels can use for "
+    elif not units:
+        found = f"this CPU has no bfloat16 units (none of {', '.join(BFLOAT16_FLAGS)} in /proc/cpuinfo)"
+    elif onednn:
+        found = (f"this CPU has bfloat16 units ({', '.join(units)}), which TensorFlow's oneDNN kernels use for "
                  "matrix products; the casts around them cost time, so compare with mixed_precision: none")
     else:
-        found = f"this CPU has no bfloat16 units (none of {', '.join(BFLOAT16_FLAGS)} in /proc/cpuinfo)"
+        found = (f"this CPU has bfloat16 units ({', '.join(units)}), but TensorFlow uses them only in its oneDNN "
+                 "kernels, which are off in this process (TF_ENABLE_ONEDNN_OPTS=0, which the genkit command sets "
+                 "when the variable is unset), so bfloat16 is emulated here as well")
     return (f"{start}: {found}. Without bfloat16 units every bfloat16 operation is emulated and training is "
             "slower than in float32 (mixed_precision: none)")
 
@@ -95,4 +107,4 @@ def warn_if_cpu_bfloat16(mode: str, accelerator: bool | None = None) -> None:
     if accelerator is None:
         accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
     if not accelerator:
-        warnings.warn(cpu_bfloat16_note(cpu_bfloat16_units()), PrecisionWarning, stacklevel=3)
+        warnings.warn(cpu_bfloat16_note(cpu_bfloat16_units(), onednn_enabled()), PrecisionWarning, stacklevel=3)
