@@ -41,7 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,11 @@ def mnist_file(workdir: Path) -> tuple[Path, str]:
     np.savez(path, x_train=rng.integers(0, 256, (12484, 28, 28), dtype=np.uint8),
              x_test=rng.integers(0, 256, (1000, 28, 28), dtype=np.uint8))
     return path, "generated (MNIST absent)"
+
+
+def training_images(path: Path, limit: int | None) -> np.ndarray:
+    """The first ``limit`` (None: all) training images of the data file, as float32 in [0, 1]."""
+    return np.load(path)["x_train"][:limit].astype(np.float32) / 255.0
 
 
 # --- genkit ----------------------------------------------------------------------------------
@@ -411,16 +416,31 @@ def torch_runner(x: np.ndarray, arch: str) -> Callable[[], int]:
 # --- measurements ----------------------------------------------------------------------------
 @dataclass
 class Row:
-    """One configuration: its name, model, worker family ("tf" or "torch") and per-round throughputs."""
+    """One configuration: its name, model, worker family ("tf" or "torch"), per-round throughputs and
+    (on a GPU) the device's peak memory during each timed epoch, in MB."""
 
     name: str
     arch: str
     family: str
     rates: list[float] = field(default_factory=list)
+    memory_mb: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.rates)
+
+
+@dataclass
+class Measurement:
+    """The rows that were timed, the matmul rate, and why measuring stopped early (None: it did not)."""
+
+    rows: list[Row]
+    gflops: float
+    stopped: str | None = None
+
+
+#: Row name -> (model, family, factory of its epoch runner).
+Makers = dict[str, tuple[str, str, Callable]]
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -458,10 +478,11 @@ def mlp_multiply_adds() -> int:
 
 def row_makers(args: argparse.Namespace, path: Path, workdir: Path) -> dict[str, tuple[str, str, Callable]]:
     """Row name -> (model, family, factory of its epoch runner); factories run inside the worker."""
-    def data(limit: int | None = None) -> np.ndarray:
-        return (np.load(path)["x_train"][:limit].astype(np.float32) / 255.0)
-
     mlp, conv = args.examples, args.conv_examples
+
+    def data(limit: int | None) -> np.ndarray:
+        return training_images(path, limit)
+
     makers: dict[str, tuple[str, str, Callable]] = {
         "genkit (spec defaults)": ("mlp", "tf", lambda: genkit_runner(genkit_spec(path, "mlp", mlp))),
         "genkit jit_compile=true": (
@@ -498,22 +519,33 @@ def row_makers(args: argparse.Namespace, path: Path, workdir: Path) -> dict[str,
     return makers
 
 
-def worker(family: str, args: argparse.Namespace, path: Path, workdir: Path, connection: Any) -> None:
-    """A worker process: builds its family's rows, then answers commands ("warm", "epoch", "gflops")."""
+def gpu_device() -> str | None:
+    """The first GPU TensorFlow sees ("GPU:0"), None without one."""
+    import tensorflow as tf
+
+    return "GPU:0" if tf.config.list_physical_devices("GPU") else None
+
+
+def worker(family: str, args: argparse.Namespace, path: Path, workdir: Path, connection: Any,
+           makers_of: Callable[[argparse.Namespace, Path, Path], Makers]) -> None:
+    """A worker process: builds its family's rows (``makers_of``), then answers commands ("epoch":
+    one epoch's examples/s and, on a GPU, the device's peak memory in MB during it; "gflops")."""
     import contextlib
     import io
 
     if family == "tf":
         from genkit.quiet import import_tensorflow_quietly
 
-        import_tensorflow_quietly()  # the same environment `genkit run` trains in
+        tf = import_tensorflow_quietly()  # the same environment `genkit run` trains in
         register_conv_networks()
+        gpu = gpu_device()
     else:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
+        gpu = None
     runners: dict[str, Callable[[], int]] = {}
-    makers = row_makers(args, path, workdir)
+    makers = makers_of(args, path, workdir)
     while True:
         command, name = connection.recv()
         if command == "stop":
@@ -524,17 +556,28 @@ def worker(family: str, args: argparse.Namespace, path: Path, workdir: Path, con
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # Pythae's chatter
             if name not in runners:
                 runners[name] = makers[name][2]()
+            if gpu:
+                tf.config.experimental.reset_memory_stats(gpu)
             started = time.perf_counter()
             examples = runners[name]()
-        connection.send(examples / (time.perf_counter() - started))
+        rate = examples / (time.perf_counter() - started)
+        memory = tf.config.experimental.get_memory_info(gpu)["peak"] / 2**20 if gpu else None
+        connection.send((rate, memory))
 
 
-def measure(args: argparse.Namespace, path: Path, workdir: Path) -> tuple[list[Row], float]:
-    """Warm up every row, then time ``args.rounds`` interleaved epochs (rotating the order); also the matmul rate."""
+def measure(args: argparse.Namespace, path: Path, workdir: Path,
+            makers_of: Callable[[argparse.Namespace, Path, Path], Makers] | None = None,
+            deadline: float | None = None) -> Measurement:
+    """Warm up every row, then time ``args.rounds`` interleaved epochs (rotating the order); also the
+    matmul rate. ``makers_of``: the rows (default :func:`row_makers`), built in the workers; past
+    ``deadline`` (a ``time.monotonic()`` value) measuring stops, keeping the rounds done; with a
+    deadline each row's first timed epoch follows its warm-up directly (so every row that warmed up
+    has a number), the others are interleaved."""
     import multiprocessing
 
+    makers_of = makers_of or row_makers
     context = multiprocessing.get_context("spawn")
-    rows = [Row(name, arch, family) for name, (arch, family, _) in row_makers(args, path, workdir).items()]
+    rows = [Row(name, arch, family) for name, (arch, family, _) in makers_of(args, path, workdir).items()]
     families = sorted({row.family for row in rows} | {"tf"})
     if "torch" in families and not _importable("torch", "pythae"):
         print("note: PyTorch rows skipped (torch or pythae not installed)", file=sys.stderr)
@@ -543,31 +586,47 @@ def measure(args: argparse.Namespace, path: Path, workdir: Path) -> tuple[list[R
     connections, processes = {}, []
     for family in families:
         parent, child = context.Pipe()
-        process = context.Process(target=worker, args=(family, args, path, workdir, child), daemon=True)
+        process = context.Process(target=worker, args=(family, args, path, workdir, child, makers_of), daemon=True)
         process.start()
         connections[family], _ = parent, processes.append(process)
 
-    def ask(family: str, command: str, name: str = "") -> float:
+    def ask(family: str, command: str, name: str = "") -> Any:
         connections[family].send((command, name))
+        if deadline is not None and not connections[family].poll(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError
         return connections[family].recv()
 
+    gflops, stopped = math.nan, None
     try:
         gflops = ask("tf", "gflops")
+
+        def timed(row: Row) -> None:
+            time.sleep(args.pause)  # idle thread pools of the other rows stop spinning first
+            rate, memory = ask(row.family, "epoch", row.name)
+            row.rates.append(rate)
+            row.memory_mb += [] if memory is None else [memory]
+
         for row in rows:
             ask(row.family, "epoch", row.name)  # warm-up: tracing, XLA compilation, thread pools
             print(f"  warmed up: {row.name}", file=sys.stderr, flush=True)
-        for index in range(args.rounds):
+            if deadline is not None and args.rounds:  # a row that warmed up gets a number before the limit
+                timed(row)
+        for index in range(args.rounds - (deadline is not None)):
             for row in rows[index % len(rows):] + rows[: index % len(rows)]:
-                time.sleep(args.pause)  # idle thread pools of the other rows stop spinning first
-                row.rates.append(ask(row.family, "epoch", row.name))
+                timed(row)
             print(f"  round {index + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         gflops = max(gflops, ask("tf", "gflops"))
+    except TimeoutError:
+        done = min(len(row.rates) for row in rows)
+        stopped = f"the time limit ended the measurement after {done} timed epoch(s) of every row ({args.rounds} asked)"
     finally:
         for family in families:
             connections[family].send(("stop", ""))
         for process in processes:
-            process.join(timeout=30)
-    return rows, gflops
+            process.join(timeout=5 if stopped else 30)
+            if process.is_alive():
+                process.terminate()
+    return Measurement([row for row in rows if row.rates], gflops, stopped)
 
 
 def _importable(*modules: str) -> bool:
@@ -582,19 +641,22 @@ def roofline_of(group: list[Row]) -> Row | None:
 
 
 def model_table(arch: str, group: list[Row]) -> list[str]:
-    """One model's rows as a markdown table: examples/s, their fraction of the model's roofline, and
-    the ratios to the benchmark's hand-written loop and to Pythae."""
+    """One model's rows as a markdown table: examples/s, their fraction of the model's roofline, the
+    ratios to the benchmark's hand-written loop and to Pythae, and (on a GPU) the device's peak memory."""
     hand = next((r for r in group if r.name.startswith("hand-written") and "XLA" not in r.name), None)
     pythae = next((r for r in group if r.name.startswith("Pythae")), None)
     roof = roofline_of(group)
+    memory = any(row.memory_mb for row in group)
     lines = [f"### {'MLP VAE 784-512-256-20' if arch == 'mlp' else 'conv VAE'}", "",
-             "| configuration | examples/s (median) | min-max | of roofline | vs hand-written | vs Pythae |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| configuration | examples/s (median) | min-max | of roofline | vs hand-written | vs Pythae |"
+             + (" device memory peak MB |" if memory else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if memory else "")]
     for row in group:
         share = f"{100 * row.median / roof.median:.0f}%" if roof else "-"
         ratio = [f"{row.median / ref.median:.2f}x" if ref else "-" for ref in (hand, pythae)]
+        peak = (f" {max(row.memory_mb):,.0f} |" if row.memory_mb else " - |") if memory else ""
         lines.append(f"| {row.name} | {row.median:,.0f} | {min(row.rates):,.0f}-{max(row.rates):,.0f} "
-                     f"| {share} | {ratio[0]} | {ratio[1]} |")
+                     f"| {share} | {ratio[0]} | {ratio[1]} |{peak}")
     if roof is not None:
         compiled = "with XLA" if roof.name.endswith("XLA") else "without XLA (graph execution)"
         lines += ["", f"Roofline of this model: the bare step compiled {compiled}, the faster of the two here "
@@ -641,16 +703,19 @@ def first_step_line(workdir: Path, repeats: int) -> str:
                         for jit, runs in results.items()))
 
 
-def report(rows: list[Row], gflops: float, data_name: str, args: argparse.Namespace, header: Header,
-           first_step: str | None) -> str:
-    """The results: how and where they were measured, a table per model, the rates against the matmul rate."""
+def report(measured: Measurement, data_name: str, args: argparse.Namespace, header: Header,
+           extra: Sequence[str] = ()) -> str:
+    """The results: how and where they were measured (and ``extra`` lines about it), a table per model,
+    the rates against the matmul rate."""
+    rows, gflops = measured.rows, measured.gflops
     lines = [
         *header.lines(),
         f"data: {data_name}, batch {BATCH}; MLP rows: {args.examples or 'all'} images, conv rows: first "
         f"{args.conv_examples} images; {args.rounds} interleaved timed epochs after 1 warm-up epoch; median "
         "examples/s",
         f"TensorFlow float32 matmul (2048x2048): {gflops:.1f} GFLOP/s",
-        *([first_step] if first_step else []),
+        *extra,
+        *([f"note: {measured.stopped}; rows without a timed round are left out"] if measured.stopped else []),
         "",
     ]
     for arch in ("mlp", "conv"):
@@ -677,9 +742,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         path, data_name = mnist_file(workdir)
-        first_step = first_step_line(workdir, args.first_step_repeats) if args.first_step_repeats else None
-        rows, gflops = measure(args, path, workdir)
-        print(report(rows, gflops, f"{data_name} ({len(np.load(path)['x_train'])} training images)", args, header,
+        first_step = [first_step_line(workdir, args.first_step_repeats)] if args.first_step_repeats else []
+        measured = measure(args, path, workdir)
+        print(report(measured, f"{data_name} ({len(np.load(path)['x_train'])} training images)", args, header,
                      first_step))
 
 
