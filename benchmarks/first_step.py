@@ -105,13 +105,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         spec_path, data_name = write_spec(Path(tmp))
         results = measure(spec_path, args.repeats)
+    print("\n".join(header.lines()) + "\n")
     print(f"time to first step, MLP VAE on {data_name}, median of {args.repeats} fresh processes (seconds)\n")
     print("| jit_compile | " + " | ".join(PARTS) + " | total to first step |")
     print("|---|" + "---:|" * (len(PARTS) + 1))
     for jit, runs in results.items():
         medians = [statistics.median(run[part] for run in runs) for part in PARTS]
         print(f"| {jit} | " + " | ".join(f"{m:.2f}" for m in medians) + f" | {total(runs):.2f} |")
-    print("\n" + "\n".join(header.lines()))
 
 
 if __name__ == "__main__":
