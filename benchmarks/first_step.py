@@ -60,6 +60,37 @@ def child(spec_path: str, jit: str, spawned: float) -> None:
     }))
 
 
+def write_spec(directory: Path) -> tuple[Path, str]:
+    """The benchmark MLP VAE's spec file, written into ``directory`` (a tenth of the data held out for
+    validation, as a user's run would), and the name of its data (MNIST, or generated when absent)."""
+    import yaml
+    from throughput import genkit_spec, mnist_file
+
+    path, data_name = mnist_file(directory)
+    spec = genkit_spec(path, "mlp", None)
+    spec["data"]["validation_split"] = 0.1
+    spec_path = directory / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    return spec_path, data_name
+
+
+def measure(spec_path: Path, repeats: int) -> dict[str, list[dict[str, float]]]:
+    """``repeats`` fresh processes per ``jit_compile`` setting (interleaved), each one's part timings."""
+    results: dict[str, list[dict[str, float]]] = {"true": [], "false": []}
+    for _ in range(repeats):
+        for jit in results:
+            spawned = time.time()
+            out = subprocess.run([sys.executable, __file__, "--child", str(spec_path), jit, repr(spawned)],
+                                 capture_output=True, text=True, check=True)
+            results[jit].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def total(runs: list[dict[str, float]]) -> float:
+    """The median time from process start to the end of the first step, in seconds."""
+    return statistics.median(sum(run[part] for part in PARTS[:4]) for run in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -68,30 +99,19 @@ def main() -> None:
     if args.child:
         child(args.child[0], args.child[1], float(args.child[2]))
         return
-    sys.path.insert(0, str(Path(__file__).parent))
-    import yaml
-    from throughput import genkit_spec, mnist_file
+    from machine import Header
 
+    header = Header()
     with tempfile.TemporaryDirectory() as tmp:
-        path, data_name = mnist_file(Path(tmp))
-        spec_path = Path(tmp) / "spec.yaml"
-        spec = genkit_spec(path, "mlp", None)
-        spec["data"]["validation_split"] = 0.1
-        spec_path.write_text(yaml.safe_dump(spec))
-        results: dict[str, list[dict[str, float]]] = {"true": [], "false": []}
-        for _ in range(args.repeats):
-            for jit in results:  # interleaved
-                spawned = time.time()
-                out = subprocess.run([sys.executable, __file__, "--child", str(spec_path), jit, repr(spawned)],
-                                     capture_output=True, text=True, check=True)
-                results[jit].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        spec_path, data_name = write_spec(Path(tmp))
+        results = measure(spec_path, args.repeats)
+    print("\n".join(header.lines()) + "\n")
     print(f"time to first step, MLP VAE on {data_name}, median of {args.repeats} fresh processes (seconds)\n")
     print("| jit_compile | " + " | ".join(PARTS) + " | total to first step |")
     print("|---|" + "---:|" * (len(PARTS) + 1))
     for jit, runs in results.items():
         medians = [statistics.median(run[part] for run in runs) for part in PARTS]
-        total = statistics.median(sum(run[part] for part in PARTS[:4]) for run in runs)
-        print(f"| {jit} | " + " | ".join(f"{m:.2f}" for m in medians) + f" | {total:.2f} |")
+        print(f"| {jit} | " + " | ".join(f"{m:.2f}" for m in medians) + f" | {total(runs):.2f} |")
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def _train_and_report(spec: Any, out_dir: Path, overwrite: bool, resume: bool, q
 @_user_errors
 def validate(spec_file: str, show: bool) -> None:
     """Check SPEC_FILE (keys, types, plugin arguments, data, assembly) without training."""
-    from genkit.runs.train import prepare
+    from genkit.runs.prepare import prepare  # not genkit.runs.train: validating trains nothing
     from genkit.spec.resolve import load_spec
     from genkit.spec.yaml_source import dump_yaml
 

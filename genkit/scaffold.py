@@ -16,7 +16,6 @@ from pathlib import Path
 from string import Template
 
 from genkit.errors import GenkitError
-from genkit.plugin.registry import KINDS
 
 
 @dataclass(frozen=True)
@@ -452,6 +451,8 @@ def new_plugin(kind: str, name: str, directory: str | Path | None = None) -> Pat
     directory defaults to ``genkit-<name>`` (dashes for underscores) in the current directory and
     must not exist yet, or be empty.
     """
+    from genkit.plugin.registry import KINDS  # importlib.metadata: not paid by every command line's start
+
     if kind not in TEMPLATES:
         raise GenkitError(f"no plugin template for kind '{kind}'; templates exist for: {', '.join(TEMPLATES)}")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):

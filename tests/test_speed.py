@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 import genkit
+from genkit.assembly.precision import PrecisionWarning
 from genkit.errors import SpecError
 from genkit.plugin import randomness
 from genkit.runs.train import RunResult
@@ -165,7 +167,11 @@ def test_epoch_metrics_are_means_over_examples(tiny_vae):
 
 @pytest.mark.parametrize("mode, compute, scaled", [("float16", "float16", True), ("bfloat16", "bfloat16", False)])
 def test_mixed_precision(tiny_vae, mode, compute, scaled):
-    result, trainer = train(tiny_vae, mixed_precision=mode, jit_compile=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result, trainer = train(tiny_vae, mixed_precision=mode, jit_compile=False)
+    # the run log says whether bfloat16 has units on this CPU (tests run without GPUs)
+    assert any(issubclass(w.category, PrecisionWarning) for w in caught) is (mode == "bfloat16")
     model = result.model
     dense = model.encoder.hidden_layers[0]
     assert dense.compute_dtype == compute and dense.kernel.dtype == "float32"

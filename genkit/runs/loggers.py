@@ -7,7 +7,8 @@ the chief writes them: the other workers' loggers write nothing, see
 (``tensorboard``) and ``MLflowLog`` (``mlflow``, when MLflow is installed) are the registered
 callbacks a spec lists under ``train.callbacks``. Relative paths of those are relative to the run
 directory, or to the current directory when training without one (``genkit.train(spec)`` with no
-``out``).
+``out``). The modules that draw pictures and write run files are imported when first used, so
+listing the callbacks (``genkit list``) does not import them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from genkit.assembly.streaming import first_examples
 from genkit.errors import GenkitError
 from genkit.plugin.callback import Callback
 from genkit.plugin.paths import Kind, writable_problem
-from genkit.results.pictures import image_grid, is_image
-from genkit.results.report import make_pictures, picture_labels
-from genkit.runs.directory import replacing
 from genkit.runs.layout import METRICS_FILE, SPEC_FILE
 from genkit.spec.schema import dotted_keys
 from genkit.spec.yaml_source import read_yaml_file
@@ -56,6 +54,8 @@ class MetricsCSV(Callback):
 
         Resuming calls this so rows written after the checkpoint (then lost) are not repeated.
         """
+        from genkit.runs.directory import replacing
+
         self.columns = list(rows[0]) if rows else None
         if not writes_run_files():
             return
@@ -89,6 +89,9 @@ class TensorBoard(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         import tensorflow as tf
+
+        from genkit.results.pictures import image_grid, is_image
+        from genkit.results.report import picture_labels
 
         if self.writer is None:
             return
@@ -219,6 +222,8 @@ class MLflowLog(Callback):
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_train_end(self, history: list[dict[str, float]]) -> None:
+        from genkit.results.report import make_pictures
+
         if self.run_id is None:
             return
         if self.pictures and history:

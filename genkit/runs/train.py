@@ -1,13 +1,14 @@
 """``genkit.train``: validate, load data, build, train into a run directory, fit the sampler, draw pictures.
 
-Everything that can be checked is checked before the directory is created (:func:`prepare`,
-:meth:`RunDirectory.check`), so a bad spec, bad data or a bad output path leaves nothing behind;
-what happens to the directory after that is :mod:`genkit.runs.directory`'s policy. A component or
-spec callback that fails while training is named in the error with its spec key (the original
-exception is its cause). Under ``multi_worker`` every worker runs this with the same arguments:
-only the chief creates, locks and writes the run directory (a shared file system's, so that a
-restarted job's workers all resume from the chief's checkpoints); the others train in lock-step,
-each on its share of streamed data, and write nothing.
+Everything that can be checked is checked before the directory is created
+(:func:`~genkit.runs.prepare.prepare`, :meth:`RunDirectory.check`), so a bad spec, bad data or a bad
+output path leaves nothing behind; what happens to the directory after that is
+:mod:`genkit.runs.directory`'s policy. A component or spec callback that fails while training is
+named in the error with its spec key (the original exception is its cause). Under
+``multi_worker`` every worker runs this with the same arguments: only the chief creates, locks and
+writes the run directory (a shared file system's, so that a restarted job's workers all resume from
+the chief's checkpoints); the others train in lock-step, each on its share of streamed data, and
+write nothing.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from genkit import signals
-from genkit.assembly.build import assemble, components_of, naming_failures
-from genkit.assembly.data import PreparedData, describe_data, prepare_data
+from genkit.assembly.build import components_of, naming_failures
+from genkit.assembly.data import PreparedData
 from genkit.assembly.model import GenerativeAutoencoder
-from genkit.assembly.streaming import StreamedSplit, first_examples
-from genkit.errors import GenkitError, NumericalFault, SpecError, WorkerLost
+from genkit.assembly.streaming import first_examples
+from genkit.errors import GenkitError, NumericalFault, WorkerLost
 from genkit.plugin.callback import Callback
 from genkit.plugin.dataset import ArrayData
 from genkit.plugin.instantiate import instantiate
@@ -35,19 +36,15 @@ from genkit.runs.directory import RunDirectory, read_jit_choice, replacing, warn
 from genkit.runs.layout import METRICS_FILE, TENSORBOARD_DIR, WEIGHTS_FILE
 from genkit.runs.loggers import MetricsCSV, TensorBoard
 from genkit.runs.pictures import save_pictures
+from genkit.runs.prepare import prepare
 from genkit.runs.samplers import FIT_EXAMPLES, fit_sampler, save_sampler
 from genkit.spec.resolve import load_spec
 from genkit.spec.schema import Spec
 from genkit.training.callbacks import LogFormat, epoch_reporter
 from genkit.training.checkpoint import Checkpointer, CheckpointManager, CheckpointWarning
 from genkit.training.progress import EpochProgress
-from genkit.training.strategy import WorkerRole, make_strategy, start_multi_worker, worker_role
+from genkit.training.strategy import WorkerRole, start_multi_worker, worker_role
 from genkit.training.trainer import Trainer
-
-#: How many examples of streamed training data are checked against the likelihood before training,
-#: a batch of :data:`CHECK_BATCH` at a time (data in memory are checked whole).
-STREAM_CHECKED_EXAMPLES = 10_000
-CHECK_BATCH = 500
 
 
 @dataclass
@@ -57,36 +54,6 @@ class RunResult:
     model: GenerativeAutoencoder
     history: list[dict[str, float]]
     run_dir: Path | None
-
-
-def prepare(spec: Spec) -> tuple[PreparedData, GenerativeAutoencoder]:
-    """Load and check the data and build the model: every check a run makes before it writes anything.
-
-    The model is built under the spec's ``train.distribute`` strategy.
-    """
-    data = prepare_data(spec)
-    try:
-        strategy = make_strategy(spec.train.distribute)
-    except SpecError as err:
-        raise spec.locate(err) from None
-    role = worker_role()
-    if isinstance(data.train, StreamedSplit) and role.count > 1:  # each worker reads its own share
-        if spec.train.batch_size < role.count:
-            raise SpecError(f"train.batch_size ({spec.train.batch_size}) is smaller than the {role.count} workers: "
-                            "every worker needs a share of each batch", "train.batch_size", spec.source,
-                            spec.line_of("train.batch_size"))
-        data.train = data.train.sharded(role.index, role.count)
-    with strategy.scope():  # variables are placed on every replica
-        model = assemble(spec, data.context(spec))
-    if isinstance(data.train, ArrayData):
-        problem = model.likelihood.check_data(data.train.x)
-    else:  # a batch at a time: 10,000 large images at once would cost more memory than training does
-        checked = data.train.examples().take(STREAM_CHECKED_EXAMPLES).batch(CHECK_BATCH)
-        problem = next(filter(None, (model.likelihood.check_data(batch["x"].numpy()) for batch in checked)), None)
-    if problem:
-        likelihood = spec.components["likelihood"]["type"]
-        raise GenkitError(f"{describe_data(spec)} does not fit likelihood '{likelihood}': {problem}")
-    return data, model
 
 
 def spec_callbacks(spec: Spec, run_dir: Path | None) -> list[Callback]:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from genkit.assembly.core import AutoencoderCore
+from genkit.assembly.precision import warn_if_cpu_bfloat16
 from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import NumericalFault
 from genkit.plugin.callback import Callback
@@ -59,6 +60,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
     ):
         self.model, self.settings = model, settings
+        warn_if_cpu_bfloat16(settings.mixed_precision)  # correct there, but slower without bfloat16 units
         self.train_data, self.validation_data = train_data, validation_data
         self.callbacks = list(callbacks)
         self.phases = model.phases()
