@@ -88,9 +88,9 @@ def throughput(args: argparse.Namespace, workdir: Path) -> list[str]:
 def decode(args: argparse.Namespace, workdir: Path) -> list[str]:
     """Images/s of image_folder's pipeline, against the example conv VAE's training rate on it."""
     import yaml
+    from genkit_plugins.datasets.images import ImageFolder
 
     from genkit.runs.convert import convert
-    from genkit_plugins.datasets.images import ImageFolder
 
     folder = workdir / "colour_shapes"
     convert("colour_shapes", folder, to="image_folder", args={"n_train": args.images, "n_test": 64})
