@@ -1,6 +1,6 @@
 """Every model genkit and Pythae both have, trained alike in one run and measured the same way.
 
-    python benchmarks/pythae_side_by_side.py                           # every row (hours on 2 CPU cores)
+    python benchmarks/pythae_side_by_side.py                           # every row (hours on 2 cores)
     python benchmarks/pythae_side_by_side.py --models vae,iwae --epochs 1 --test-examples 500 \\
         --k 20 --fid-samples 1000 --sampler-epochs 1                    # a smoke run, a few minutes
 
@@ -238,6 +238,7 @@ class Settings:
             return {"train": stored["x_train"][: self.train_examples], "test": stored["x_test"][: self.test_examples]}
 
     def samples_path(self, toolkit: str, row: str) -> Path:
+        """Where a toolkit's samples of a row are kept until the FID worker reads them."""
         return self.workdir / f"samples_{toolkit}_{row}.npy"
 
     @property
@@ -363,6 +364,8 @@ def pythae_model(row: Row, settings: Settings) -> Any:
     encoder_net, decoder_net = torch_networks("mlp", outputs)
 
     class Encoder(BaseEncoder):
+        """The shared encoder network, its output split as the row's Pythae model reads it."""
+
         def __init__(self) -> None:
             super().__init__()
             self.net = encoder_net
@@ -379,6 +382,8 @@ def pythae_model(row: Row, settings: Settings) -> Any:
             return ModelOutput(embedding=loc, log_covariance=log_var)
 
     class Decoder(BaseDecoder):
+        """The shared decoder network: sigmoid means of a Bernoulli model, raw means of an MSE one."""
+
         def __init__(self) -> None:
             super().__init__()
             self.net = decoder_net
@@ -619,6 +624,7 @@ def versions_line() -> str:
 
 
 def _number(value: float | None, digits: int) -> str:
+    """A table cell: the value with thousands separators, or ``-`` where it does not apply."""
     return "-" if value is None else f"{value:,.{digits}f}"
 
 

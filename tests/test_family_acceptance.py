@@ -76,7 +76,7 @@ def test_beta_tc_vae_with_beta_6_has_a_lower_total_correlation_than_with_beta_1(
 
 def test_rae_samples_through_the_fitted_mixture_beat_decoded_standard_normal_codes():
     """200 steps; 1,000 samples of each kind against the 1,000 test images, compared in pixel space
-    (144 values per image). The codes of an RAE have no prescribed scale (about 3 to 4 per dimension
+    (144 values per image). The codes of an RAE have no prescribed scale (1.5 to 4 per dimension
     here), so N(0, I) draws decode to the few shapes near the centre of the code space."""
     model, test = trained(toy_spec("rae", latent_dim=4, epochs=10, n_test=1000))
     n = len(test)
