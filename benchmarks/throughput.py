@@ -321,18 +321,19 @@ def roofline_runner(x: np.ndarray, arch: str, jit_compile: bool) -> Callable[[],
 
 
 # --- PyTorch: Pythae and a plain loop ----------------------------------------------------------
-def torch_networks(arch: str) -> tuple[Any, Any]:
-    """Encoder (-> 2*latent) and decoder (-> logits [B, 1, 28, 28]) as torch modules, same shapes as genkit's."""
+def torch_networks(arch: str, encoder_outputs: int = 2 * LATENT) -> tuple[Any, Any]:
+    """Encoder (-> ``encoder_outputs``, a Gaussian's 2 * latent by default) and decoder (latent ->
+    logits [B, 1, 28, 28]) as torch modules, the same shapes as genkit's."""
     from torch import nn
 
     if arch == "mlp":
         encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
-                                nn.Linear(256, 2 * LATENT))
+                                nn.Linear(256, encoder_outputs))
         decoder = nn.Sequential(nn.Linear(LATENT, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
                                 nn.Linear(512, 784), nn.Unflatten(1, (1, 28, 28)))
     else:
         encoder = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-                                nn.Flatten(), nn.Linear(7 * 7 * 64, 2 * LATENT))
+                                nn.Flatten(), nn.Linear(7 * 7 * 64, encoder_outputs))
         decoder = nn.Sequential(nn.Linear(LATENT, 7 * 7 * 64), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
                                 nn.ConvTranspose2d(64, 32, 3, 2, 1, output_padding=1), nn.ReLU(),
                                 nn.ConvTranspose2d(32, 1, 3, 2, 1, output_padding=1))

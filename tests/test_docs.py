@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CONTRACTS = DOCS / "contracts"
 RESEARCH = ROOT / "examples" / "plugins" / "genkit-research"
+#: The presets of docs/families/disentangling.md, each with an example on sprites.
+DISENTANGLING = ("beta_tc_vae", "factor_vae", "dip_vae", "capacity_vae", "info_vae")
 
 
 def python_blocks(page: str) -> list[str]:
@@ -96,7 +98,9 @@ def test_family_pages_show_their_example_specs(site):
     for page, spec in [("ae", "ae_shapes"), ("vae", "vae_shapes"), ("beta_vae", "beta_vae_shapes"),
                        ("cvae", "cvae_shapes"), ("quantized", "vq_vae_shapes"), ("vae_gan", "vae_gan_shapes"),
                        ("flows", "iaf_vae_shapes"), ("flows", "hyperspherical_vae_shapes"),
-                       ("samplers", "two_stage_vae_shapes")]:
+                       ("samplers", "two_stage_vae_shapes"), ("importance_weighted", "iwae_shapes"),
+                       ("rae", "rae_shapes"),
+                       *[("disentangling", f"{family}_sprites") for family in DISENTANGLING]]:
         shown = page_text(site, f"families/{page}")
         for line in (ROOT / "examples" / f"{spec}.yaml").read_text().splitlines():
             assert line.strip() in shown, (page, line)

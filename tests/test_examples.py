@@ -4,6 +4,8 @@ Generated datasets are generated small; the MNIST examples read a tiny fake Kera
 (tests/fake_mnist.py), so they run everywhere and never download; other file datasets are cut with
 genkit's own ``data.limit``. (test_cli validates every example as written; the README's
 vae_shapes.yaml is also run in full there.) Examples whose data file is not present are skipped.
+Every model preset is named by an example spec or by a one-line variant in an example's comments,
+and each such variant is a valid spec.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from fake_mnist import write_fake_mnist
 import genkit
 from genkit.plugin.registry import registry
 from genkit.plugin.signature import spec_arguments
+from genkit.spec.presets import COMPONENT_KEYS, PRESETS
+from genkit.spec.yaml_source import parse_yaml, read_yaml_file
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -46,3 +50,33 @@ def test_example_spec_trains_for_an_epoch(example, tmp_path, monkeypatch):
     result = genkit.train(resolved, tmp_path / "run", progress=False)
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
     assert (tmp_path / "run" / "model.weights.h5").is_file()
+
+
+def commented_variants(example: Path) -> list[dict]:
+    """The one-line variants an example's comments offer: indented comment lines that are a
+    ``model:`` or component entry on their own (``#   model: miwae    # MIWAE ...``)."""
+    variants = []
+    for line in example.read_text().splitlines():
+        if not line.startswith("#  "):
+            continue
+        try:
+            entry, _ = parse_yaml(line[1:])
+        except genkit.SpecError:
+            continue  # prose
+        if isinstance(entry, dict) and len(entry) == 1 and next(iter(entry)) in {"model", *COMPONENT_KEYS}:
+            variants.append(entry)
+    return variants
+
+
+def test_every_preset_is_named_by_an_example_or_its_comment():
+    text = "\n".join(path.read_text() for path in EXAMPLES)
+    assert [preset for preset in PRESETS if f"model: {preset}" not in text] == []
+
+
+@pytest.mark.parametrize("example", [path for path in EXAMPLES if commented_variants(path)], ids=lambda p: p.name)
+def test_the_variants_in_an_examples_comments_are_valid_specs(example):
+    spec, _ = read_yaml_file(example)
+    resolved = genkit.load_spec(spec).to_dict()
+    for variant in commented_variants(example):
+        changed = genkit.load_spec({**spec, **variant}).to_dict()
+        assert changed != resolved, variant  # the line changes the model (a spec key does not hide it)
