@@ -129,9 +129,15 @@ class _Genkit(click.Group):
     """The ``genkit`` group: every outcome, usage errors and stop signals included, as one paragraph."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The console script: the stop signals are genkit's from the first moment to the process's end."""
+        """The console script: the stop signals are genkit's from the first moment to the process's
+        end, which comes without an interpreter teardown (:func:`genkit.signals.exit_process`)."""
         signals.install()
-        return self.main(*args, **kwargs)
+        try:
+            self.main(*args, **kwargs)
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        signals.exit_process(code)
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -156,7 +162,7 @@ class _Genkit(click.Group):
                 code = _interrupted(err)
             late = signals.take()
             if late is not None and code == 0:
-                click.echo("interrupted as genkit was exiting; the command had finished", err=True)
+                click.echo(signals.LATE_MESSAGE, err=True)
                 code = 128 + late
         if standalone_mode:
             sys.exit(code)

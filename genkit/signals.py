@@ -17,17 +17,22 @@ nothing and :func:`requested` is always None.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from genkit.errors import Interrupted
 
 #: The signals that ask genkit to stop cleanly.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: The line a stop signal gives once the command has finished (its outcome stands; the exit code says the signal).
+LATE_MESSAGE = "interrupted as genkit was exiting; the command had finished"
 
 
 class _State:
@@ -37,13 +42,15 @@ class _State:
         self.deferring: list[bool] = []
         self.pending: int | None = None
         self.stopping = False
+        self.late: int | None = None  # a signal that came once the command had decided its outcome
 
 
 _state = _State()
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:
-    if _state.stopping:
+    if _state.stopping:  # a stop is on its way, or the command is over: remembered for exit_process
+        _state.late = _state.late or signum
         return
     if _state.deferring and _state.deferring[-1] and _state.pending is None:
         _state.pending = signum
@@ -146,3 +153,25 @@ def check() -> None:
     signum = take()
     if signum is not None:
         raise Interrupted(signum=signum)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the ``genkit`` process with ``code``, flushing its output first, with no interpreter
+    teardown afterwards.
+
+    TensorFlow's teardown takes a moment, and by then Python has handed the stop signals back to
+    the system, so a Ctrl-C in it would kill the process by the signal. Instead the signals are
+    blocked here, one that came after the command had finished (recorded by the handler, or
+    pending) turns a success into the one line and 128 + the signal, and the process ends with
+    ``os._exit``: every file genkit writes is closed by then.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        pending = [signum for signum in STOP_SIGNALS if signum in signal.sigpending()]
+        late = _state.late or (pending[0] if pending else None)
+        if late is not None and code == 0:
+            print(LATE_MESSAGE, file=sys.stderr)
+            code = 128 + late
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -91,3 +91,35 @@ def test_a_stop_signal_at_any_moment_exits_cleanly_and_resumes(spec_file, refere
     result = CliRunner().invoke(main, ["resume", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert_same_run(out, reference[0])
+
+
+#: A process that has finished its command when a stop signal comes: recorded by the handler (the
+#: command's outcome decided) or still pending once the exit has blocked the signals.
+LATE_SIGNAL = """
+import os, signal, sys
+from genkit import signals
+
+signals.install()
+with signals.handled():
+    pass  # the command ran; from here on its outcome stands
+if sys.argv[1] == "recorded":
+    os.kill(os.getpid(), signal.SIG{name})
+else:
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals.STOP_SIGNALS)
+    os.kill(os.getpid(), signal.SIG{name})
+signals.exit_process(int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("name", ["INT", "TERM"])
+@pytest.mark.parametrize("when", ["recorded", "pending"])
+def test_a_stop_signal_after_the_command_gives_its_line_and_exit_code_not_a_death_by_signal(name, when):
+    import subprocess
+    import sys
+
+    script = LATE_SIGNAL.format(name=name)
+    done = subprocess.run([sys.executable, "-c", script, when, "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + getattr(signal, f"SIG{name}"), done
+    assert done.stderr.strip() == "interrupted as genkit was exiting; the command had finished"
+    failed = subprocess.run([sys.executable, "-c", script, when, "2"], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 2 and failed.stderr == ""  # a command's own failure keeps its code
