@@ -50,7 +50,8 @@ DEBUG_VARIABLE = "GENKIT_DEBUG"
 
 
 #: The help of ``--overwrite``, word for word the same on every command that has it.
-OVERWRITE_HELP = "Replace an existing output; without this flag an existing, non-empty output is refused."
+OVERWRITE_HELP = ("Replace an existing output; without this flag an existing, non-empty output is refused "
+                  "(a run directory is replaced only once the new run has finished; until then it is kept).")
 
 overwrite_option = click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 log_format_option = click.option(
@@ -188,8 +189,7 @@ def main(imports: tuple[str, ...], debug: bool) -> None:
 @main.command()
 @click.argument("spec_file", type=SafePath(dir_okay=False))
 @click.option("--out", "out", type=SafePath(file_okay=False), help="Run directory (default: runs/<spec name>).")
-@click.option("--overwrite", is_flag=True,
-              help="Replace an existing run directory, once the new run has finished (until then it is kept).")
+@overwrite_option
 @click.option("--resume", is_flag=True, help="Continue the run in the run directory from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 @log_format_option

@@ -109,15 +109,27 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
      {"classes": 2, "spec": {"posterior": _CATEGORICAL, "prior": _CATEGORICAL, "divergence": "none"}}),
     ("dataset", "shapes", {"size": 8, "n_train": 10, "n_test": 5}, {}),
     ("dataset", "toy2d", {"shape": "moons", "n_train": 10, "n_test": 5}, {}),
+    ("dataset", "sprites", {"size": 8, "scales": 2, "rotations": 2, "positions": 2, "n_train": 10, "n_test": 5}, {}),
+    ("dataset", "colour_shapes", {"size": 8, "n_train": 10, "n_test": 5}, {}),
     ("sampler", "gmm", {"components": 3, "iterations": 20}, {}),
     ("sampler", "gmm", {"components": 2, "covariance": "diagonal"}, {"latent_shape": (2, 2)}),
     ("sampler", "maf", {"layers": 2}, {}),
     ("sampler", "two_stage_vae", {"latent_size": 2}, {}),
-    ("sampler", "autoregressive_codes", {"hidden": [8]}, {}),
+    ("sampler", "autoregressive_codes", {"hidden": [8], "fit_epochs": 2},
+     {"latent_shape": (2, 2, 3), "setup": lambda sampler: sampler.attach(_quantized_model())}),
     ("callback", "early_stopping", {"patience": 1}, {}),
     ("callback", "csv", {"path": "extra.csv"}, {}),
     ("callback", "tensorboard", {"log_dir": "events"}, {}),
 ]
+
+
+def _quantized_model() -> Any:
+    """The part of a VQ-VAE the autoregressive code sampler attaches to: a posterior with a codebook
+    of 4 codes of width 3."""
+    import types
+
+    codebook = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    return types.SimpleNamespace(posterior=types.SimpleNamespace(codebook=codebook))
 
 
 @functools.cache
@@ -159,7 +171,10 @@ def test_every_built_in_plugin_is_checked(kind):
     built_in = {entry.name for entry in registry(kind).entries() if entry.origin == BUILTIN_DISTRIBUTION}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
-        checked |= {"npz", "h5", "npy", "mnist"}  # checked on temporary files below
+        checked |= {"npz", "h5", "npy", "mnist", "image_folder", "tfrecord"}  # checked on temporary files below
+        checked |= {"tfds"}  # needs tensorflow-datasets and prepared data: its message is tests/test_data_formats.py's
+    if kind == "callback":
+        checked |= {"mlflow"}  # needs MLflow (optional): tests/test_callbacks.py, skipped without it
     if kind == "prior":
         checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
     assert built_in == checked
@@ -180,6 +195,14 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
     files = {"images": "x.npy", "labels": "y.npy", "test_images": "x_test.npy"}
     check_dataset(registry("dataset").get("npy").obj, {**{key: str(tmp_path / name) for key, name in files.items()},
                                                        "chunk": 4})
+    from genkit.runs.convert import convert
+
+    for kind in ("image_folder", "tfrecord"):
+        convert("colour_shapes", tmp_path / kind, to=kind, args={"size": 8, "n_train": 12, "n_test": 4})
+    folders = {"path": tmp_path / "image_folder" / "train", "test_path": tmp_path / "image_folder" / "test"}
+    check_dataset(registry("dataset").get("image_folder").obj,
+                  {**{key: str(path) for key, path in folders.items()}, "labels": "folders"})
+    check_dataset(registry("dataset").get("tfrecord").obj, {"path": str(tmp_path / "tfrecord")})
     from fake_mnist import write_fake_mnist
 
     check_dataset(registry("dataset").get("mnist").obj, {"path": str(write_fake_mnist(tmp_path, 20, 10))})

@@ -133,16 +133,16 @@ class _OtherNormal(genkit.Prior):
 
 
 def test_registering_a_taken_name_needs_override_and_warns():
-    with pytest.raises(genkit.GenkitError, match="already taken by package 'genkit'.*override=True"):
+    with pytest.raises(genkit.GenkitError, match="already taken by package 'tf-genkit'.*override=True"):
         genkit.register("prior", "standard_normal")(_OtherNormal)
-    assert registry("prior").get("standard_normal").origin == "genkit"
+    assert registry("prior").get("standard_normal").origin == BUILTIN_DISTRIBUTION
     try:
-        with pytest.warns(PluginWarning, match="prior 'standard_normal' of package 'genkit' is replaced"):
+        with pytest.warns(PluginWarning, match="prior 'standard_normal' of package 'tf-genkit' is replaced"):
             genkit.register("prior", "standard_normal", override=True)(_OtherNormal)
         assert registry("prior").get("standard_normal").obj is _OtherNormal
     finally:
         registry("prior").remove("standard_normal")
-    assert registry("prior").get("standard_normal").origin == "genkit"
+    assert registry("prior").get("standard_normal").origin == BUILTIN_DISTRIBUTION
 
 
 def test_a_run_records_where_its_components_came_from_and_loading_other_code_warns(tmp_path, tiny_vae):
@@ -153,7 +153,7 @@ def test_a_run_records_where_its_components_came_from_and_loading_other_code_war
     genkit.train(tiny_vae, out, progress=False)
     recorded = json.loads((out / "model.json").read_text())["components"]
     assert recorded["prior"] == {"type": "standard_normal", "object": "genkit_plugins.priors.StandardNormal",
-                                 "package": "genkit", "version": genkit.__version__}
+                                 "package": BUILTIN_DISTRIBUTION, "version": genkit.__version__}
     assert recorded["data"]["object"] == "genkit_plugins.datasets.shapes.Shapes"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the same code: no warning

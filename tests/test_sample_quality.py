@@ -141,5 +141,5 @@ def test_the_report_shows_the_new_numbers_with_their_meaning():
     their descriptions (the report's look is not this test's business)."""
     import html
 
-    page = render_report("run", "", {"fid": 12.5, "beta_vae_score": 0.75}, [], [], "spec", "genkit evaluate run")
+    page = render_report("run", "", {"fid": 12.5, "beta_vae_score": 0.75}, [], [], "spec")
     assert html.escape(DESCRIPTIONS["fid"]) in page and html.escape(DESCRIPTIONS["beta_vae_score"]) in page

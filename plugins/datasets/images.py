@@ -163,6 +163,11 @@ def write_folders(streams: dict[str, Stream], out: str | Path) -> dict[str, int]
     return written
 
 
+def _subfolders(root: Path) -> list[str]:
+    """The names of a folder's visible subfolders, sorted."""
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
 class ImageFolder(Dataset):
     """PNG and JPEG images in a folder (searched recursively), optionally one subfolder per class.
 
@@ -203,6 +208,23 @@ class ImageFolder(Dataset):
             self._indexes[split] = self._index(split)
         return self._indexes[split]
 
+    def _classes(self, split: str) -> list[str]:
+        """The class names, in label order: the training folder's subfolders, sorted. Every split
+        takes the training split's classes, so a label means the same class in each; a test folder
+        may lack a class, but a class that training never saw is refused."""
+        train_root = Path(str(self.folders["train"]))
+        classes = _subfolders(train_root) if train_root.is_dir() else []
+        if not classes:
+            raise GenkitError(f"{train_root} has no class subfolders (data.labels: folders wants one subfolder of "
+                              "images per class); put the images in class folders or set data.labels: none")
+        if split != "train":
+            root = Path(str(self.folders[split]))
+            unknown = sorted(set(_subfolders(root)) - set(classes))
+            if unknown:
+                raise GenkitError(f"{root} has class folders the training folder {train_root} lacks: "
+                                  f"{', '.join(unknown)}; a label must mean the same class in every split")
+        return classes
+
     def _index(self, split: str) -> FolderIndex:
         folder = self.folders[split]
         if folder is None:
@@ -211,13 +233,11 @@ class ImageFolder(Dataset):
         if not root.is_dir():
             raise GenkitError(f"image folder not found: {root} (data.{'path' if split == 'train' else 'test_path'})")
         if self.labels == "folders":
-            classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-            if not classes:
-                raise GenkitError(f"{root} has no class subfolders (data.labels: folders wants one subfolder of "
-                                  "images per class); put the images in class folders or set data.labels: none")
-            groups = [(label, _image_files(root / name)) for label, name in enumerate(classes)]
+            classes = self._classes(split)
+            groups = [(label, _image_files(root / name) if (root / name).is_dir() else [])
+                      for label, name in enumerate(classes)]
             for label, files in groups:
-                if not files:
+                if not files and split == "train":  # a test split may lack a class; training may not
                     raise GenkitError(f"class folder {root / classes[label]} holds no PNG or JPEG image; add "
                                       "images or remove the folder")
         else:
