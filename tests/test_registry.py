@@ -162,7 +162,7 @@ def test_a_run_records_where_its_components_came_from_and_loading_other_code_war
         with pytest.warns(PluginWarning):
             genkit.register("prior", "standard_normal", override=True)(_OtherNormal)
         with pytest.warns(PluginWarning, match=r"trained with other code than it now loads: prior 'standard_normal' "
-                          r"was genkit_plugins.priors.StandardNormal from genkit .* and is now "
+                          r"was genkit_plugins.priors.StandardNormal from tf-genkit .* and is now "
                           r"test_registry._OtherNormal"):
             genkit.load(out)
     finally:
