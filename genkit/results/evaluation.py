@@ -227,8 +227,10 @@ def _compiled(fn: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
 
 
 def _mean_code(model: GenerativeAutoencoder, q: Any) -> tf.Tensor:
-    """E_q[z] of each example of ``q``, flattened (the code itself for a deterministic encoder)."""
-    code = model.posterior.point(q) if model.posterior.deterministic else q.mean()
+    """The posterior's point summary of each example of ``q``, flattened: E_q[z] by default, the
+    code itself for a deterministic encoder, and for a flow posterior (whose mean has no closed
+    form) the flow of its base distribution's mean, as ``model.encode`` gives."""
+    code = model.posterior.point(q)
     return tf.reshape(code, [tf.shape(code)[0], -1])
 
 
