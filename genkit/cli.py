@@ -381,6 +381,7 @@ def sample(run_dir: str, n: int, label: int | None, out: str | None, seed: int |
     except ValueError as err:
         raise GenkitError(str(err)) from None
     samples = sample_images(model, n, label, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)  # --out may name folders that do not exist yet
     if path.suffix.lower() == ".npy":
         np.save(path, samples)
     else:

@@ -371,3 +371,13 @@ def test_pictures_of_a_conditional_model_decode_with_each_examples_label(tiny_va
     assert set(made) == {"samples", "reconstructions", "traversal", "interpolation", "manifold", "latent",
                          "activity", "class_grid"}
     assert Image.open(made["class_grid"]).size[1] == grid_height(4, column_labels=True)  # four shape classes
+
+
+def test_an_out_path_in_folders_that_do_not_exist_yet_is_written_there(run_dir, tmp_path):
+    """Every --out names a file a user may put in a new folder: the folders are made, nothing else changes."""
+    for command, name in (("sample", "samples/a.png"), ("evaluate", "metrics/a.json"), ("report", "pages/a.html")):
+        target = tmp_path / "new" / name
+        args = [command, str(run_dir), "--out", str(target)] + (["-k", "5"] if command == "evaluate" else [])
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert target.is_file() and f"written: {target}" in result.output

@@ -72,7 +72,9 @@ def replacing(path: Path) -> Iterator[Path]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (:func:`replacing`)."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (:func:`replacing`),
+    creating the folders it names that do not exist yet (``--out reports/a.html``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
