@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import numpy as np
 import pytest
 
 from genkit.quiet import import_tensorflow_quietly
@@ -56,3 +58,14 @@ def feature_cache(tmp_path_factory) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GENKIT_CACHE_DIR", str(tmp_path_factory.mktemp("genkit-cache")))
         yield
+
+
+def write_shapes_npy(folder: Path, n_train: int, n_test: int) -> Path:
+    """The training split of 12x12 shapes (``n_train``, ``n_test``), images as uint8, written as
+    ``folder/x.npy`` and its labels as ``folder/y.npy``."""
+    import genkit
+
+    arrays = genkit.registry("dataset").get("shapes").obj(size=12, n_train=n_train, n_test=n_test).load("train")
+    np.save(folder / "x.npy", np.round(arrays.x * 255).astype(np.uint8))
+    np.save(folder / "y.npy", arrays.y)
+    return folder

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY_VAE
+from conftest import TINY_VAE, write_shapes_npy
 from genkit_plugins.datasets.npy import NpyFiles
 
 import genkit
@@ -22,10 +22,7 @@ from genkit.results.evaluation import evaluate_model
 @pytest.fixture(scope="module")
 def streamed_run(tmp_path_factory):
     """A run on .npy files that streams (data.stream: true), trained one epoch, and its spec."""
-    folder = tmp_path_factory.mktemp("streamed")
-    arrays = genkit.registry("dataset").get("shapes").obj(size=12, n_train=240, n_test=90).load("train")
-    np.save(folder / "x.npy", np.round(arrays.x * 255).astype(np.uint8))
-    np.save(folder / "y.npy", arrays.y)
+    folder = write_shapes_npy(tmp_path_factory.mktemp("streamed"), 240, 90)
     spec = copy.deepcopy(TINY_VAE)
     spec["data"] = {"type": "npy", "images": str(folder / "x.npy"), "labels": str(folder / "y.npy"),
                     "test_images": str(folder / "x.npy"), "test_labels": str(folder / "y.npy"), "chunk": 32,

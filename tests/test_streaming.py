@@ -9,7 +9,7 @@ import signal
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_VAE
+from conftest import TINY_VAE, write_shapes_npy
 from test_checkpoint import _SignalAtStep
 
 import genkit
@@ -22,10 +22,7 @@ from genkit.runs.train import train
 @pytest.fixture(scope="module")
 def npy_files(tmp_path_factory):
     """300 shapes images (uint8) and their labels as .npy files."""
-    folder = tmp_path_factory.mktemp("npy")
-    arrays = genkit.registry("dataset").get("shapes").obj(size=12, n_train=300, n_test=60).load("train")
-    np.save(folder / "x.npy", np.round(arrays.x * 255).astype(np.uint8))
-    np.save(folder / "y.npy", arrays.y)
+    folder = write_shapes_npy(tmp_path_factory.mktemp("npy"), 300, 60)
     return folder
 
 
