@@ -267,7 +267,7 @@ def test_jit_auto_measures_long_cpu_runs_and_trains_as_if_the_choice_were_in_the
     """The measurement restores every variable: the run then equals one with the chosen setting."""
     from genkit.training import jit_choice
 
-    monkeypatch.setattr(jit_choice, "MEASURE_MIN_STEPS", 1)
+    monkeypatch.setattr(jit_choice, "MEASURE_MIN_EXAMPLES", 1)
     measured, trainer = train(tiny_vae, epochs=2)  # jit_compile: auto (the default)
     choice = trainer.jit_choice
     assert choice.reason == "measured on this run's step"
