@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     # component contracts (plugin base classes)
     "ArrayData": "genkit.plugin.dataset",
     "Stream": "genkit.plugin.dataset",
+    "one_at_a_time": "genkit.plugin.dataset",
     "Dataset": "genkit.plugin.dataset",
     "FactorDataset": "genkit.plugin.dataset",
     "FactorGrid": "genkit.plugin.dataset",
@@ -129,6 +130,7 @@ __all__ = [
     "load",
     "load_spec",
     "normal",
+    "one_at_a_time",
     "path_problem",
     "register",
     "registry",
@@ -158,7 +160,7 @@ if TYPE_CHECKING:
     from genkit.plugin.callback import Callback
     from genkit.plugin.context import Context, Shape
     from genkit.plugin.corruption import Corruption
-    from genkit.plugin.dataset import ArrayData, Dataset, FactorDataset, FactorGrid, Stream
+    from genkit.plugin.dataset import ArrayData, Dataset, FactorDataset, FactorGrid, Stream, one_at_a_time
     from genkit.plugin.divergence import Divergence
     from genkit.plugin.heads import Likelihood, Posterior
     from genkit.plugin.memory import check_memory

@@ -13,6 +13,7 @@ from conftest import TINY_VAE, write_shapes_npy
 from test_checkpoint import _SignalAtStep
 
 import genkit
+from genkit.assembly import streaming
 from genkit.assembly.data import prepare_data
 from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import TrainingInterrupted
@@ -56,6 +57,22 @@ def test_an_epoch_is_seeded_and_skipping_batches_resumes_it_exactly(npy_files):
     seen = np.concatenate(first)
     assert seen.dtype == np.float32 and 0.0 <= seen.min() and seen.max() <= 1.0
     assert len(np.unique(seen.reshape(len(seen), -1), axis=0)) == len(split)  # every example once
+
+
+def test_a_stream_read_in_batches_is_mixed_a_window_at_a_time(npy_files, monkeypatch):
+    monkeypatch.setattr(streaming, "SHUFFLE_BUFFER", 50)
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
+    assert split.stream.read_batches is not None and split.window() == 50
+    in_order = np.concatenate([batch["x"].numpy() for batch in split.stream.read_batches(
+        [split.pieces[i] for i in split.deal(1)[0]])]).astype(np.float32) / 255.0
+    mixed = np.concatenate([batch["x"].numpy() for batch in split.epoch(1, 32)])
+    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731
+    for start in range(0, len(split), 50):  # each window holds the same examples, in a new order
+        window, original = flat(mixed[start : start + 50]), flat(in_order[start : start + 50])
+        assert np.array_equal(np.unique(window, axis=0), np.unique(original, axis=0))
+        assert not np.array_equal(window, original)
+    assert np.array_equal(split.stream.to_arrays().x, np.concatenate(
+        [batch["x"].numpy() for batch in split.stream.read(list(split.stream.pieces)).batch(7)]))
 
 
 def test_streamed_training_learns_and_is_reproducible(npy_files):

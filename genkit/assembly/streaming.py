@@ -6,8 +6,11 @@ stream; ``true`` streams whenever it can, ``false`` never. The in-memory path st
 for data that fit.
 
 An epoch's pipeline is a pure function of (seed, epoch): the pieces (files or chunks) in a seeded
-order, read and decoded in parallel with a deterministic order, shuffled in a buffer with a seed of
-the epoch, scaled, batched, prefetched. Resuming mid-epoch rebuilds the epoch's pipeline and skips
+order, read and decoded in parallel with a deterministic order, shuffled with a seed of the epoch,
+scaled, batched, prefetched. A stream read a batch of examples at a time (``Stream.read_batches``:
+rows of arrays, parsed records) is shuffled a window of examples at a time (a uniform permutation
+of each window, one gather), so no step of its pipeline handles single examples; other streams go
+through a shuffle buffer of examples. Resuming mid-epoch rebuilds the epoch's pipeline and skips
 the batches already trained, so a resumed run ends as an uninterrupted one. The validation split
 is a seeded set of whole pieces (about ``validation_split`` of the examples); ``limit`` keeps whole
 pieces, in their order, until at least ``limit`` examples.
@@ -32,6 +35,8 @@ from genkit.spec.schema import Spec
 SHUFFLE_BUFFER = 10_000
 #: ... unless that would take more than this many bytes of examples as read (large examples get fewer).
 SHUFFLE_BYTES = 256 * 2**20
+#: Windows of a stream read in batches held at once: one being read, one being permuted, its copy.
+WINDOW_COPIES = 3
 
 
 def host_memory_bytes() -> int:
@@ -135,18 +140,28 @@ class StreamedSplit:
         """This worker's batches of one training epoch (``x`` and ``y``; seeded by the run seed, the
         epoch and the worker), after ``skip_batches``: batches of ``batch_size`` on one worker, of its
         local share of them under ``multi_worker`` (see the class docstring)."""
-        share = self.deal(epoch)[self.worker]
-        examples = self.stream.read([self.pieces[i] for i in share])
-        buffer = min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // self.stream.raw_example_bytes()))
-        shuffled = examples.shuffle(buffer, seed=self.seed * 100_003 + epoch + 1_000_003 * self.worker,
-                                    reshuffle_each_iteration=False)
+        pieces = [self.pieces[i] for i in self.deal(epoch)[self.worker]]
+        seed = self.seed * 100_003 + epoch + 1_000_003 * self.worker
+        local = self.local_batch_size(batch_size)
+        if self.stream.read_batches is None:
+            buffer = min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // self.stream.raw_example_bytes()))
+            shuffled = self.stream.read(pieces).shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
+            batches = shuffled.batch(local)
+        else:
+            batches = shuffled_windows(self.stream.read_batches(pieces), self.window(), seed).rebatch(local)
         # scaled a batch at a time: one cast per batch instead of one per example
-        batches = self._scaled(shuffled.batch(self.local_batch_size(batch_size)), ("x", "y"))
+        batches = self._scaled(batches, ("x", "y"))
         if self.workers > 1:  # a share that runs out first goes on with empty batches (class docstring)
             empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
             batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
             batches = batches.take(self.steps_per_epoch(epoch, batch_size))
         return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+
+    def window(self) -> int:
+        """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer
+        would hold, within ``SHUFFLE_BYTES`` for the window being read, the one being permuted and
+        its permuted copy together."""
+        return min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // (WINDOW_COPIES * self.stream.raw_example_bytes())))
 
     def head(self, n: int) -> ArrayData:
         """The first ``n`` examples (in piece order) in memory."""
@@ -154,6 +169,21 @@ class StreamedSplit:
         return ArrayData(batch["x"].numpy(), None if "y" not in batch else batch["y"].numpy(),
                          None if "factors" not in batch else batch["factors"].numpy(),
                          list(self.stream.factor_names), class_names=list(self.stream.class_names))
+
+
+def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
+    """``batches`` (of any sizes) regrouped into windows of ``window`` examples, each window's
+    examples in a random order drawn from (``seed``, the window's index): a uniform permutation per
+    window, copied in one gather rather than passed through a shuffle buffer one example at a time."""
+
+    def permuted(index: tf.Tensor, examples: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        count = tf.shape(examples["x"])[0]
+        keys = tf.random.stateless_uniform([count], tf.stack([tf.constant(seed, tf.int64), index]))
+        order = tf.argsort(keys)
+        return {key: tf.gather(value, order) for key, value in examples.items()}
+
+    return batches.rebatch(window).enumerate().map(permuted, num_parallel_calls=tf.data.AUTOTUNE,
+                                                   deterministic=True)
 
 
 def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:

@@ -50,6 +50,11 @@ class Stream:
     in their order (``{"x": ...}``, plus ``"y"`` when the data have labels and ``"factors"``, float32
     ``[F]``, when ``factor_names`` names known generative factors), decoding in parallel where it can.
     ``sizes`` are the example counts of the pieces, so steps per epoch are known up front.
+
+    A stream that reads many examples at once (rows of an array, records parsed together) also gives
+    ``read_batches``: the same examples in the same order as batches of any sizes (a leading
+    dimension on every key). genkit then shuffles and batches a training epoch a window of examples
+    at a time, with no per-example step in the pipeline (:func:`one_at_a_time` makes ``read`` from it).
     """
 
     example_shape: tuple[int, ...]
@@ -64,6 +69,8 @@ class Stream:
     class_names: list[str] = field(default_factory=list)
     #: Names of the generative factors ``read`` returns under ``"factors"`` (evaluation's MIG); empty: none.
     factor_names: list[str] = field(default_factory=list)
+    #: The pieces' examples as batches of any sizes (see the class docstring); None: only ``read``.
+    read_batches: Callable[[Sequence[Any]], tf.data.Dataset] | None = None
 
     def __len__(self) -> int:
         return int(sum(self.sizes))
@@ -81,7 +88,10 @@ class Stream:
         x = np.empty((len(self), *self.example_shape), np.dtype(self.dtype))
         extras: dict[str, list[np.ndarray]] = {"y": [], "factors": []}
         start = 0
-        for batch in self.read(list(self.pieces)).batch(batch_size).prefetch(1):
+        pieces = list(self.pieces)
+        batches = (self.read(pieces).batch(batch_size) if self.read_batches is None
+                   else self.read_batches(pieces).rebatch(batch_size))
+        for batch in batches.prefetch(1):
             n = int(batch["x"].shape[0])
             x[start : start + n] = batch["x"].numpy()
             for key, parts in extras.items():
@@ -102,16 +112,30 @@ class Stream:
             columns["factors"] = arrays.factors.astype(np.float32)
         starts = list(range(0, len(arrays), chunk))
 
-        def read(pieces: Sequence[int]) -> tf.data.Dataset:
+        def read_batches(pieces: Sequence[int]) -> tf.data.Dataset:
             rows = np.concatenate([np.arange(s, min(s + chunk, len(arrays))) for s in pieces]) if pieces else []
-            return tf.data.Dataset.from_tensor_slices({key: value[rows] for key, value in columns.items()})
+            return tf.data.Dataset.from_tensors({key: value[rows] for key, value in columns.items()})
 
         labels = arrays.y
         return cls(tuple(int(d) for d in arrays.x.shape[1:]), arrays.x.dtype.name, starts,
-                   [min(chunk, len(arrays) - s) for s in starts], read,
+                   [min(chunk, len(arrays) - s) for s in starts], one_at_a_time(read_batches),
                    None if labels is None else tuple(int(d) for d in labels.shape[1:]),
                    int(labels.max()) + 1 if labels is not None and labels.ndim == 1 and len(labels) else 0,
-                   list(arrays.class_names), list(arrays.factor_names) if arrays.factors is not None else [])
+                   list(arrays.class_names), list(arrays.factor_names) if arrays.factors is not None else [],
+                   read_batches)
+
+
+#: How a stream reads a selection of its pieces.
+PieceReader = Callable[[Sequence[Any]], tf.data.Dataset]
+
+
+def one_at_a_time(read_batches: PieceReader) -> PieceReader:
+    """A :class:`Stream`'s ``read`` made from its ``read_batches``: the same examples, one element each."""
+
+    def read(pieces: Sequence[Any]) -> tf.data.Dataset:
+        return read_batches(pieces).unbatch()
+
+    return read
 
 
 class Dataset:

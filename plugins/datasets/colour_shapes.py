@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from genkit import ArrayData, Dataset, Stream
+from genkit import ArrayData, Dataset, Stream, one_at_a_time
 
 SHAPE_NAMES = ["square", "disc", "triangle", "diamond"]
 FACTOR_NAMES = ["shape", "hue", "background_hue", "scale", "position_x", "position_y"]
@@ -126,12 +126,13 @@ class ColourShapes(Dataset):
                      "y": tf.TensorSpec((None,), tf.int64),
                      "factors": tf.TensorSpec((None, len(FACTOR_NAMES)), tf.float32)}
 
-        def read(pieces: Sequence[Any]) -> tf.data.Dataset:
+        def read_batches(pieces: Sequence[Any]) -> tf.data.Dataset:
             def chunks() -> Iterator[dict[str, np.ndarray]]:
                 for start in pieces:
                     yield self.chunk(split, int(start))
 
-            return tf.data.Dataset.from_generator(chunks, output_signature=signature).unbatch()
+            return tf.data.Dataset.from_generator(chunks, output_signature=signature)
 
         return Stream((self.size, self.size, 3), "uint8", starts, [min(CHUNK, self.counts[split] - s) for s in starts],
-                      read, (), len(SHAPE_NAMES), list(SHAPE_NAMES), list(FACTOR_NAMES))
+                      one_at_a_time(read_batches), (), len(SHAPE_NAMES), list(SHAPE_NAMES), list(FACTOR_NAMES),
+                      read_batches)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from genkit import Stream
+from genkit import Stream, one_at_a_time
 
 #: ``open_rows()`` -> (examples, labels or None): array-likes with ``shape``, ``dtype`` and row slicing.
 RowOpener = Callable[[], tuple[Any, Any | None]]
@@ -73,7 +73,7 @@ def row_stream(open_rows: RowOpener, chunk: int) -> Stream:
     if y is not None:
         signature["y"] = tf.TensorSpec((None, *y.shape[1:]), label_dtype(y))
 
-    def read(pieces: Sequence[int]) -> tf.data.Dataset:
+    def read_batches(pieces: Sequence[int]) -> tf.data.Dataset:
         def chunks() -> Iterator[dict[str, np.ndarray]]:
             images, labels = open_rows()
             for start in pieces:
@@ -82,9 +82,9 @@ def row_stream(open_rows: RowOpener, chunk: int) -> Stream:
                     rows["y"] = np.asarray(labels[start : start + chunk]).astype(signature["y"].dtype.as_numpy_dtype)
                 yield rows
 
-        return tf.data.Dataset.from_generator(chunks, output_signature=signature).unbatch()
+        return tf.data.Dataset.from_generator(chunks, output_signature=signature)
 
     label_shape = None if y is None else tuple(int(d) for d in y.shape[1:])
     classes = int(np.max(y[:])) + 1 if y is not None and y.ndim == 1 and len(y) else 0
-    return Stream(tuple(int(d) for d in x.shape[1:]), np.dtype(x.dtype).name, starts, sizes, read, label_shape,
-                  classes)
+    return Stream(tuple(int(d) for d in x.shape[1:]), np.dtype(x.dtype).name, starts, sizes,
+                  one_at_a_time(read_batches), label_shape, classes, read_batches=read_batches)

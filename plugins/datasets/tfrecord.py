@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from genkit import ArrayData, Dataset, GenkitError, Stream
+from genkit import ArrayData, Dataset, GenkitError, Stream, one_at_a_time
 
 #: The metadata file beside the shards.
 METADATA = "genkit-tfrecord.json"
@@ -152,13 +152,13 @@ class TFRecordFiles(Dataset):
             values = tf.io.decode_raw(parsed["x"], dtype)
             return {**parsed, "x": tf.reshape(values, [-1, *shape])}
 
-        def read(pieces: Sequence[int]) -> tf.data.Dataset:
+        def read_batches(pieces: Sequence[int]) -> tf.data.Dataset:
             records = tf.data.TFRecordDataset([files[i] for i in pieces], buffer_size=1 << 22)
-            return records.batch(PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE,
-                                                  deterministic=True).unbatch()
+            return records.batch(PARSE_BATCH).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-        return Stream(shape, np.dtype(metadata["dtype"]).name, list(range(len(files))), sizes, read, label_shape,
-                      int(metadata.get("num_classes", 0)), list(metadata.get("class_names") or []), factor_names)
+        return Stream(shape, np.dtype(metadata["dtype"]).name, list(range(len(files))), sizes,
+                      one_at_a_time(read_batches), label_shape, int(metadata.get("num_classes", 0)),
+                      list(metadata.get("class_names") or []), factor_names, read_batches)
 
     def load(self, split: str = "train") -> ArrayData:
         return self.stream(split).to_arrays()
