@@ -48,8 +48,9 @@ class ConditionalNetworkPrior(Prior):
     Sohn et al. (2015)'s prior network for structured output prediction: when the condition is an
     input in its own right (the given quadrants of an image, ``[N, H, W]`` flattened), the prior
     must read it the way an encoder reads data; a linear map per class (``conditional_gaussian``)
-    cannot. The scale starts at 1 for every condition (its head's bias is softplus^-1(1) and its
-    kernel starts small), so training starts from a standard normal prior. Needs ``conditional: true``.
+    cannot. Both heads' kernels start at zero and the scale head's bias at softplus^-1(1), so every
+    condition starts at the standard normal and the network learns how the condition moves it.
+    Needs ``conditional: true``.
 
     Args:
         hidden: widths of the hidden layers, first to last ([] gives an affine map of the condition).
@@ -77,8 +78,8 @@ class ConditionalNetworkPrior(Prior):
         self.condition_dim = int(condition_dim)
         self.min_scale = min_scale
         self.hidden_layers = [keras.layers.Dense(width, activation=activation) for width in hidden]
-        self.loc_head = keras.layers.Dense(latent_dim)
-        self.scale_head = keras.layers.Dense(latent_dim, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3),
+        self.loc_head = keras.layers.Dense(latent_dim, kernel_initializer="zeros")
+        self.scale_head = keras.layers.Dense(latent_dim, kernel_initializer="zeros",
                                              bias_initializer=keras.initializers.Constant(RAW_UNIT_SCALE))
 
     def distribution(self, condition):
