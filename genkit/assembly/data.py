@@ -103,7 +103,7 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
         raise GenkitError(f"{where}: labels must be numbers (class indices or condition vectors), got dtype {y.dtype}")
     if y.ndim >= 2:
-        if y[0].size == 0:
+        if 0 in y.shape[1:]:
             raise GenkitError(f"{where}: the conditions hold no values (shape {y.shape})")
         if not np.all(np.isfinite(y)):
             raise GenkitError(f"{where}: the label vectors hold NaN or infinite values")
