@@ -171,12 +171,13 @@ def test_every_built_in_plugin_is_checked(kind):
     built_in = {entry.name for entry in registry(kind).entries() if entry.origin == BUILTIN_DISTRIBUTION}
     checked = {name for k, name, _, _ in BUILT_INS if k == kind}
     if kind == "dataset":
-        checked |= {"npz", "h5", "npy", "mnist", "image_folder", "tfrecord"}  # checked on temporary files below
+        checked |= {"npz", "h5", "npy", "mnist", "image_folder", "tfrecord", "quadrants"}  # on temporary files below
         checked |= {"tfds"}  # needs tensorflow-datasets and prepared data: its message is tests/test_data_formats.py's
     if kind == "callback":
         checked |= {"mlflow"}  # needs MLflow (optional): tests/test_callbacks.py, skipped without it
     if kind == "prior":
         checked |= {"conditional_gaussian"}  # p(z|y) takes the condition: tests/test_family_cvae.py
+        checked |= {"conditional_mlp"}  # the same: tests/test_family_conditional_images.py
     assert built_in == checked
 
 
@@ -189,6 +190,7 @@ def test_file_datasets_pass_the_conformance_suite(tmp_path):
         handle["x_train"], handle["y_train"], handle["x_test"] = images, np.arange(6), images[:2]
     for kind in ("npz", "h5"):
         check_dataset(registry("dataset").get(kind).obj, {"path": str(tmp_path / f"tiny.{kind}"), "labels": "y_train"})
+    check_dataset(registry("dataset").get("quadrants").obj, {"path": str(tmp_path / "tiny.npz"), "given": 3})
     np.save(tmp_path / "x.npy", images)
     np.save(tmp_path / "y.npy", np.arange(6))
     np.save(tmp_path / "x_test.npy", images[:2])

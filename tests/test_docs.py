@@ -99,7 +99,7 @@ def test_family_pages_show_their_example_specs(site):
                        ("cvae", "cvae_shapes"), ("quantized", "vq_vae_shapes"), ("vae_gan", "vae_gan_shapes"),
                        ("flows", "iaf_vae_shapes"), ("flows", "hyperspherical_vae_shapes"),
                        ("samplers", "two_stage_vae_shapes"), ("importance_weighted", "iwae_shapes"),
-                       ("rae", "rae_shapes"),
+                       ("rae", "rae_shapes"), ("conditional", "cvae_quadrants_mnist"),
                        *[("disentangling", f"{family}_sprites") for family in DISENTANGLING]]:
         shown = page_text(site, f"families/{page}")
         for line in (ROOT / "examples" / f"{spec}.yaml").read_text().splitlines():

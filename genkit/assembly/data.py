@@ -9,7 +9,8 @@ The storage type of the values decides their meaning, so what would change that 
 refused or taken as meant, never trained on silently: uint8 data whose values are only 0 and 1
 are binary values (not 8-bit levels to divide by 255); booleans are 0 and 1; binarization needs
 values in [0, 1]. Labels are whole class indices (floats holding whole numbers are converted)
-or finite condition vectors; NaN, fractions and text are refused naming the file.
+or finite conditions (vectors ``[N, d]`` or tensors ``[N, ...]``, e.g. the given part of an
+image); NaN, fractions and text are refused naming the file.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class PreparedData:
 
 def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
     """Width of the condition vector a conditional model takes: the class count for integer
-    labels (one-hot), the vector width for label vectors; 0 for unconditional specs."""
+    labels (one-hot), the number of values of one condition for vectors or tensors (an image
+    condition ``[N, H, W]`` is ``H * W`` values, flattened by the model); 0 for unconditional specs."""
     if not spec.conditional:
         return 0
     if arrays.y is None:
@@ -67,9 +69,7 @@ def condition_dim_of(spec: Spec, arrays: ArrayData) -> int:
             raise GenkitError(f"{describe_data(spec)}: conditional models need a class label >= 0 for every "
                               "example (or label vectors [N, d]), got -1 (unlabelled)")
         return int(arrays.y.max()) + 1
-    if arrays.y.ndim == 2:
-        return int(arrays.y.shape[1])
-    raise GenkitError(f"labels must be [N] class indices or [N, d] vectors, got shape {arrays.y.shape}")
+    return int(np.prod(arrays.y.shape[1:]))
 
 
 #: The largest class index a label may be (TensorFlow's one-hot and gather indices are 32-bit).
@@ -95,18 +95,22 @@ def _to_float(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def _labels(y: np.ndarray, where: str) -> np.ndarray:
-    """Labels as genkit uses them: class indices ``int64 [N]`` (-1: unlabelled) or condition vectors
-    ``float32 [N, d]``; whole numbers stored as floats or booleans are converted, anything else refused."""
+    """Labels as genkit uses them: class indices ``int64 [N]`` (-1: unlabelled) or conditions
+    ``float32 [N, ...]`` (vectors, or tensors such as the given part of an image); whole numbers
+    stored as floats or booleans are converted, anything else refused."""
     if y.dtype == np.bool_:
         y = y.astype(np.int64)
     if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
         raise GenkitError(f"{where}: labels must be numbers (class indices or condition vectors), got dtype {y.dtype}")
-    if y.ndim == 2:
+    if y.ndim >= 2:
+        if 0 in y.shape[1:]:
+            raise GenkitError(f"{where}: the conditions hold no values (shape {y.shape})")
         if not np.all(np.isfinite(y)):
             raise GenkitError(f"{where}: the label vectors hold NaN or infinite values")
         return y.astype(np.float32)
     if y.ndim != 1:
-        raise GenkitError(f"{where}: labels must be [N] class indices or [N, d] vectors, got shape {y.shape}")
+        raise GenkitError(f"{where}: labels must be [N] class indices or [N, ...] condition vectors or tensors, "
+                          f"got shape {y.shape}")
     if np.issubdtype(y.dtype, np.floating):
         bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
         if bad.size:

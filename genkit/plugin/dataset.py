@@ -16,7 +16,8 @@ import tensorflow as tf
 class ArrayData:
     """One split of a dataset as arrays: ``x`` float32 ``[N, *shape]`` and optional extras.
 
-    ``y`` are class labels (int, ``[N]``) or condition vectors (``[N, d]``); ``factors`` are known
+    ``y`` are class labels (int, ``[N]``) or conditions: vectors (``[N, d]``) or tensors such as the
+    given part of an image (``[N, H, W]``, flattened by the model); ``factors`` are known
     generative factors ``[N, F]`` with ``factor_names`` (used by disentanglement metrics).
     """
 
@@ -63,7 +64,8 @@ class Stream:
     pieces: Sequence[Any]
     sizes: Sequence[int]
     read: Callable[[Sequence[Any]], tf.data.Dataset]
-    #: ``()`` for class indices, ``(d,)`` for condition vectors, None without labels.
+    #: ``()`` for class indices, ``(d,)`` for condition vectors (``(H, W)`` ... for condition tensors),
+    #: None without labels.
     label_shape: tuple[int, ...] | None = None
     num_classes: int = 0
     class_names: list[str] = field(default_factory=list)

@@ -30,7 +30,7 @@ def main() -> None:
     np.savez(HERE / "labels_fraction.npz", x_train=good, y_train=classes + 0.5)
     np.savez(HERE / "labels_huge.npz", x_train=good, y_train=classes * 10**12)
     np.savez(HERE / "labels_negative.npz", x_train=good, y_train=classes - 5)
-    np.savez(HERE / "labels_3d.npz", x_train=good, y_train=np.zeros((20, 2, 2)))
+    np.savez(HERE / "labels_no_values.npz", x_train=good, y_train=np.zeros((20, 0)))  # conditions of 0 values
     np.savez(HERE / "labels_inf_vectors.npz", x_train=good, y_train=np.full((20, 3), np.inf))
     np.savez(HERE / "labels_unlabelled.npz", x_train=good, y_train=np.where(classes == 1, 1, -1))
     # values whose storage or range does not fit
