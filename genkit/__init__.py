@@ -79,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "Spec": "genkit.spec.schema",
     "TrainSpec": "genkit.spec.schema",
     "load_spec": "genkit.spec.resolve",
+    "load_split": "genkit.assembly.data",
     # errors
     "GenkitError": "genkit.errors",
     "SpecError": "genkit.errors",
@@ -128,6 +129,7 @@ __all__ = [
     "import_plugins",
     "load",
     "load_spec",
+    "load_split",
     "normal",
     "path_problem",
     "register",
