@@ -123,6 +123,8 @@ def m2(args: argparse.Namespace) -> dict[str, Any]:
 def m1m2(args: argparse.Namespace) -> dict[str, Any]:
     """M1 (examples/m1_mnist.yaml, reused with --reuse-m1 when trained), then M2 on its codes
     (examples/m1_m2_mnist.yaml): the test images' codes are classified."""
+    from genkit_plugins.datasets.encoded import EncodedRun
+
     import genkit
 
     m1_spec = apply_settings(example("m1_mnist.yaml"), args.set_m1, args.m1_epochs)
@@ -134,15 +136,15 @@ def m1m2(args: argparse.Namespace) -> dict[str, Any]:
     m1_minutes = (time.perf_counter() - started) / 60
     spec = apply_settings(example("m1_m2_mnist.yaml"), args.set, args.epochs)
     spec["data"]["run"] = str(m1_dir.resolve())
-    test = genkit.load_split(genkit.load_spec(spec), "test")
+    codes = EncodedRun(spec["data"]["run"], min_std=spec["data"]["min_std"])
+    test, kept = codes.load("test"), codes.kept_dimensions
     m1 = genkit.load(m1_dir)
-    sample = mnist(args.data)["x_train"][:2000]
-    posterior_std = np.median(m1.posterior_distribution(sample).stddev().numpy(), axis=0)
-    kept = test.x.shape[1]
-    print(f"M1: {m1_minutes:.1f} min; {kept} of {m1.latent_dim} code dimensions kept; median posterior "
-          f"standard deviation of each kept one: {np.round(np.sort(posterior_std)[:kept], 3).tolist()}", flush=True)
+    posterior_std = m1.posterior_distribution(mnist(args.data)["x_train"][:2000]).stddev().numpy()
+    print(f"M1: {m1_minutes:.1f} min; {len(kept)} of {m1.latent_dim} code dimensions kept; median posterior "
+          f"standard deviation of each kept one: {np.round(np.median(posterior_std, axis=0)[kept], 3).tolist()}",
+          flush=True)
     result = semi_supervised(spec, test.x, test.y, args)
-    result.update({"m1_minutes": round(m1_minutes, 1), "code_dimensions": kept, "m1_settings": args.set_m1})
+    result.update({"m1_minutes": round(m1_minutes, 1), "code_dimensions": len(kept), "m1_settings": args.set_m1})
     return result
 
 

@@ -155,6 +155,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from genkit.assembly.build import build
+    from genkit.assembly.data import load_split
     from genkit.assembly.model import GenerativeAutoencoder
     from genkit.errors import GenkitError, SpecError
     from genkit.plugin.callback import Callback

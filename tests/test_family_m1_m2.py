@@ -72,6 +72,7 @@ def test_a_missing_or_conditional_run_is_refused(tmp_path, tiny_vae):
     with pytest.raises(genkit.GenkitError, match="not a trained genkit run"):
         EncodedRun(str(tmp_path)).load("train")
     tiny_vae.update({"model": "cvae", "conditional": True})
+    tiny_vae["train"]["epochs"] = 1
     genkit.train(tiny_vae, tmp_path / "cvae", progress=False)
     with pytest.raises(genkit.GenkitError, match="conditional"):
         EncodedRun(str(tmp_path / "cvae")).load("train")
