@@ -4,14 +4,13 @@ terms, where the classifier's gradient comes from, and model.classify."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from genkit.assembly.build import build
-from genkit.assembly.data import keep_labels, load_split, prepare_data
+from genkit.assembly.data import keep_labels, prepare_data
 from genkit.errors import GenkitError, SpecError
 from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
@@ -97,39 +96,3 @@ def test_classify_needs_a_classifier(tiny_vae):
     with pytest.raises(GenkitError, match="no classifier"):
         build(tiny_vae).classify(np.zeros((2, 12, 12, 1)))
 
-
-def _shapes_m2(epochs: int) -> dict:
-    """M2 as examples/m2_mnist.yaml sets it up (softplus networks, grayscale targets), shrunk to
-    upright, centred 12-pixel shapes with 2 labelled images per class."""
-    return {"name": "shapes-m2", "model": "m2", "latent_dim": 4,
-            "data": {"type": "shapes", "size": 12, "n_train": 1000, "n_test": 500, "rotate": False, "centred": True,
-                     "validation_split": 0.0, "labelled": 8, "labelled_repeat": 10},
-            "encoder": {"type": "mlp", "hidden": [64], "activation": "softplus"},
-            "decoder": {"type": "mlp", "hidden": [64], "activation": "softplus"},
-            "objective": {"type": "m2", "alpha": 1.0, "hidden": [64]},
-            "train": {"epochs": epochs, "batch_size": 50, "optimizer": {"type": "adam", "learning_rate": 3e-3},
-                      "seed": 0}}
-
-
-def _supervised_accuracy(spec: dict, test: Any) -> float:
-    """Test accuracy of M2's classifier network trained on the spec's labelled examples alone."""
-    import keras
-    from genkit_plugins.networks import MLPEncoder
-
-    data = prepare_data(load_spec(spec))
-    labelled = np.unique(np.flatnonzero(data.train.y >= 0))
-    x, y = data.train.x[labelled], data.train.y[labelled]
-    keras.utils.set_random_seed(0)
-    classifier = MLPEncoder(data.data_shape, 4, hidden=spec["objective"]["hidden"], activation="softplus")
-    classifier.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    classifier.fit(x, y, batch_size=len(x), epochs=200, verbose=0)
-    return float(np.mean(np.argmax(classifier.predict(test.x, verbose=0), axis=-1) == test.y))
-
-
-def test_m2_classifier_beats_the_same_classifier_trained_on_its_labelled_examples_alone():
-    """What M2 is for: the unlabelled images make its classifier better than the labels alone do."""
-    spec = _shapes_m2(epochs=10)
-    test = load_split(load_spec(spec), "test")
-    m2_accuracy = float(np.mean(train(spec, progress=False).model.classify(test.x) == test.y))
-    supervised = _supervised_accuracy(spec, test)
-    assert m2_accuracy > supervised + 0.05, (m2_accuracy, supervised)
