@@ -68,7 +68,8 @@ class M2(Objective):
             (Kingma et al.'s alpha = 0.1 N over the data set is 0.1 N / N_labelled here).
         hidden: widths of the classifier's hidden layers.
         activation: the classifier's activation (Kingma et al. use softplus; on MNIST with 100
-            labels relu did better in short runs, docs/families/semi_supervised.md).
+            labels, relu on binarized pixels beat softplus on grayscale ones in short runs:
+            docs/families/semi_supervised.md).
     """
 
     requires_conditional = True

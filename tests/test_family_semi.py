@@ -95,4 +95,3 @@ def test_m2_trains_and_classifies(tiny_vae):
 def test_classify_needs_a_classifier(tiny_vae):
     with pytest.raises(GenkitError, match="no classifier"):
         build(tiny_vae).classify(np.zeros((2, 12, 12, 1)))
-
