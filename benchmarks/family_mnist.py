@@ -2,7 +2,6 @@
 
     nice python benchmarks/family_mnist.py cvae    # samples of each requested digit, classified
     nice python benchmarks/family_mnist.py dae     # denoising: reconstruction vs corrupted error
-    nice python benchmarks/family_mnist.py m2      # semi-supervised, 100 labels: test error
     nice python benchmarks/family_mnist.py aae     # 10-Gaussian mixture prior: scatter PNG, MMD
     nice python benchmarks/family_mnist.py supervised_aae   # test digits in their own component
     nice python benchmarks/family_mnist.py categorical_aae  # semi-supervised AAE, 100 labels: test error
@@ -11,6 +10,7 @@
 Each trains its spec in examples/ (``SPECS`` below) into
 ``runs/<spec name>`` and writes the numbers to ``runs/<spec name>/acceptance.json``.
 ``--data`` points at mnist.npz (default: the shared data folder), ``--epochs`` overrides the spec.
+M2 and M1+M2 have their own script, benchmarks/semi_supervised_mnist.py (learning curves).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ SHARED_DATA = Path("/work/shared/data/mnist.npz")
 SPECS = {
     "cvae": "cvae_mnist.yaml",
     "dae": "dae_mnist.yaml",
-    "m2": "m2_mnist.yaml",
     "aae": "aae_mnist_mixture.yaml",
     "supervised_aae": "supervised_aae_mnist.yaml",
     "categorical_aae": "categorical_aae_mnist.yaml",
@@ -143,11 +142,6 @@ def semi_supervised(benchmark: str, args: argparse.Namespace, data: dict[str, np
     return {"labels": spec["data"]["labelled"], "test_error": float(np.mean(predictions != data["y_test"]))}
 
 
-def m2(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Kingma et al.'s M2 with 100 labels."""
-    return semi_supervised("m2", args, data)
-
-
 def categorical_aae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
     """The semi-supervised AAE with 100 labels."""
     return semi_supervised("categorical_aae", args, data)
@@ -247,7 +241,7 @@ def supervised_aae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dic
     }
 
 
-BENCHMARKS = {"cvae": cvae, "dae": dae, "m2": m2, "aae": aae, "supervised_aae": supervised_aae,
+BENCHMARKS = {"cvae": cvae, "dae": dae, "aae": aae, "supervised_aae": supervised_aae,
               "categorical_aae": categorical_aae, "clustering": clustering}
 
 

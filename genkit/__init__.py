@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "Spec": "genkit.spec.schema",
     "TrainSpec": "genkit.spec.schema",
     "load_spec": "genkit.spec.resolve",
+    "load_split": "genkit.assembly.data",
     # errors
     "GenkitError": "genkit.errors",
     "SpecError": "genkit.errors",
@@ -129,6 +130,7 @@ __all__ = [
     "import_plugins",
     "load",
     "load_spec",
+    "load_split",
     "normal",
     "one_at_a_time",
     "path_problem",
@@ -155,6 +157,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from genkit.assembly.build import build
+    from genkit.assembly.data import load_split
     from genkit.assembly.model import GenerativeAutoencoder
     from genkit.errors import GenkitError, SpecError
     from genkit.plugin.callback import Callback

@@ -173,6 +173,7 @@ def test_every_built_in_plugin_is_checked(kind):
     if kind == "dataset":
         checked |= {"npz", "h5", "npy", "mnist", "image_folder", "tfrecord", "quadrants"}  # on temporary files below
         checked |= {"tfds"}  # needs tensorflow-datasets and prepared data: its message is tests/test_data_formats.py's
+        checked |= {"encoded"}  # needs a trained run: tests/test_family_m1_m2.py
     if kind == "callback":
         checked |= {"mlflow"}  # needs MLflow (optional): tests/test_callbacks.py, skipped without it
     if kind == "prior":
