@@ -5,7 +5,10 @@ absent. Tiny data: folders of 8x8 images, a few hundred rows."""
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
+import tracemalloc
 import warnings
 
 import h5py
@@ -77,6 +80,31 @@ def test_bad_files_are_skipped_counted_and_named_with_on_bad_file_skip(tmp_path)
     assert arrays.x[:, 0, 0, 0].tolist() == [0, 40]
     with pytest.raises(genkit.GenkitError, match=r"cannot read image .*2.png: its PNG header is cut short"):
         ImageFolder(str(tmp_path)).load("train")
+
+
+def test_the_folder_index_holds_a_file_in_its_path_bytes_and_16_bytes_more(tmp_path):
+    # a folder of millions of files: as Python objects (a str per path in a list, a size tuple, a label)
+    # a file cost ~130 bytes more than its path, and numpy's str array four bytes a character
+    png = tf.io.encode_png(np.zeros((4, 6, 3), np.uint8)).numpy()  # the index reads headers only
+    for index in range(1000):
+        path = tmp_path / ("cats", "dogs")[index % 2] / f"{index:04d}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(png)
+    dataset = ImageFolder(str(tmp_path), labels="folders")
+    tracemalloc.start()
+    try:
+        index = dataset.index("train")
+        gc.collect()  # empties Python's free lists too (a freed tuple waits there, still traced)
+        held = tracemalloc.get_traced_memory()[0]  # what the index keeps (numpy's buffers included)
+    finally:
+        tracemalloc.stop()
+    longest = len(os.fsencode(tmp_path / "cats" / "0000.png"))
+    assert index.paths.dtype == np.dtype(f"S{longest}") and index.path(500) == str(tmp_path / "dogs" / "0001.png")
+    assert index.labels.tolist() == [0] * 500 + [1] * 500 and index.sizes.dtype == np.int32
+    assert index.sizes.tolist() == [[4, 6]] * 1000 and dataset.example_shape() == (4, 6, 3)
+    assert held / 1000 < longest + 16 + 8  # the path's bytes, label and size, plus a few bytes of fixed costs
+    first = next(iter(dataset.stream("train").read([999, 0]).batch(2)))
+    assert first["y"].numpy().tolist() == [1, 0] and first["x"].shape == (2, 4, 6, 3)
 
 
 def test_colour_shapes_are_reproducible_streamed_alike_and_written_as_a_folder(tmp_path):

@@ -15,7 +15,7 @@ from test_checkpoint import _SignalAtStep
 import genkit
 from genkit.assembly import streaming
 from genkit.assembly.data import prepare_data
-from genkit.assembly.streaming import StreamedSplit
+from genkit.assembly.streaming import PREFETCH_BATCHES, StreamedSplit
 from genkit.errors import TrainingInterrupted
 from genkit.runs.train import train
 
@@ -73,6 +73,18 @@ def test_a_stream_read_in_batches_is_mixed_a_window_at_a_time(npy_files, monkeyp
         assert not np.array_equal(window, original)
     assert np.array_equal(split.stream.to_arrays().x, np.concatenate(
         [batch["x"].numpy() for batch in split.stream.read(list(split.stream.pieces)).batch(7)]))
+
+
+def test_an_epoch_prefetches_a_fixed_number_of_batches(npy_files):
+    # under AUTOTUNE a reader slower than training (decoding images) saw its prefetch limit doubled again
+    # and again, and the buffer filled to it whenever training stalled: 1.5-1.8 GB peaks on a 4 GB image folder
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
+    graph = tf.compat.v1.GraphDef.FromString(
+        tf.raw_ops.DatasetToGraphV2(input_dataset=split.epoch(1, 40)._variant_tensor).numpy())
+    nodes = {node.name: node for node in graph.node}
+    depths = [int(tf.make_ndarray(nodes[node.input[1].split(":")[0]].attr["value"].tensor))
+              for node in graph.node if node.op == "PrefetchDataset"]
+    assert depths == [PREFETCH_BATCHES] == [2]
 
 
 def test_streamed_training_learns_and_is_reproducible(npy_files):

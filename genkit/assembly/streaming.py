@@ -37,6 +37,13 @@ SHUFFLE_BUFFER = 10_000
 SHUFFLE_BYTES = 256 * 2**20
 #: Windows of a stream read in batches held at once: one being read, one being permuted, its copy.
 WINDOW_COPIES = 3
+#: Batches made ahead of training. A fixed depth, not ``tf.data.AUTOTUNE``: when reading is the slower
+#: side (decoding images) the consumer keeps finding the buffer empty, so autotuning keeps doubling
+#: its limit, and whenever training stalls the buffer fills to it: float32 batches of 256 64x64 RGB
+#: images are 12.6 MB each, and one epoch on a 4 GB image folder peaked at 1.5 to 1.8 GB resident
+#: (1.1 GB with two; benchmarks/stream_memory.py). Two batches cover the jitter of reading; more
+#: cannot make a slower reader faster.
+PREFETCH_BATCHES = 2
 
 
 def host_memory_bytes() -> int:
@@ -155,7 +162,7 @@ class StreamedSplit:
             empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
             batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
             batches = batches.take(self.steps_per_epoch(epoch, batch_size))
-        return batches.skip(skip_batches).prefetch(tf.data.AUTOTUNE)
+        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES)
 
     def window(self) -> int:
         """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer

@@ -14,7 +14,7 @@ import io
 import os
 import struct
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,25 +95,77 @@ def image_size(path: str) -> tuple[int, int]:
     return size
 
 
+#: Files an index gathers as Python objects before it packs them into arrays (:class:`_Columns`).
+INDEX_BLOCK = 4096
+
+
 @dataclass
 class FolderIndex:
-    """The readable images of one folder: paths, labels, sizes; and the files skipped."""
+    """The readable images of one folder, and the files skipped.
 
-    paths: list[str]
-    labels: list[int] | None
-    sizes: list[tuple[int, int]]
+    A folder may hold millions of files, so its columns are packed arrays, not Python objects
+    (a path as a ``str`` in a list, its size as a tuple and its label cost about 200 bytes a file,
+    and a numpy array of ``str`` paths four bytes a character): ``paths`` the files' paths as the
+    file system spells them (``os.fsencode``), fixed-width bytes, one byte a character; ``labels``
+    int64 class indices (None without class folders); ``sizes`` int32 ``[N, 2]`` (height, width).
+    """
+
+    paths: np.ndarray
+    labels: np.ndarray | None
+    sizes: np.ndarray
     class_names: list[str]
     skipped: list[str]
 
+    def path(self, row: int) -> str:
+        """The path of the file in ``row`` as text (for messages)."""
+        return os.fsdecode(self.paths[row])
 
-def _image_files(folder: Path) -> list[Path]:
-    """Every image file under ``folder``, in sorted order (hidden files and folders left out)."""
-    found = []
+
+class _Columns:
+    """An index's columns gathered a file at a time and packed into arrays every
+    :data:`INDEX_BLOCK` files, so only that many files are ever held as Python objects."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.paths: list[bytes] = []
+        self.labels: list[int] = []
+        self.sizes: list[tuple[int, int]] = []
+
+    def add(self, path: str, label: int, size: tuple[int, int]) -> None:
+        self.paths.append(os.fsencode(path))
+        self.labels.append(label)
+        self.sizes.append(size)
+        if len(self.paths) == INDEX_BLOCK:
+            self._pack()
+
+    def _pack(self) -> None:
+        if self.paths:
+            self.blocks.append((np.array(self.paths, np.bytes_), np.array(self.labels, np.int64),
+                                np.array(self.sizes, np.int32)))
+            self.paths, self.labels, self.sizes = [], [], []
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(paths, labels, sizes) of every file added, in the order added."""
+        self._pack()
+        if not self.blocks:
+            return np.array([], np.bytes_), np.zeros(0, np.int64), np.zeros((0, 2), np.int32)
+        paths, labels, sizes = (np.concatenate(column) for column in zip(*self.blocks, strict=True))
+        return paths, labels, sizes
+
+
+def _image_files(folder: Path) -> Iterator[str]:
+    """The path of every image file under ``folder``, in sorted order (hidden files and folders
+    left out), one at a time: a folder of millions of files is never listed whole."""
     for root, directories, files in os.walk(folder):
         directories[:] = sorted(d for d in directories if not d.startswith("."))
-        found += [Path(root) / name for name in sorted(files)
-                  if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)]
-    return found
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES):
+                yield os.path.join(root, name)
+
+
+def _has_images(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds an image file (the first one found ends the search)."""
+    return next(_image_files(folder), None) is not None
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -234,56 +286,57 @@ class ImageFolder(Dataset):
             raise GenkitError(f"image folder not found: {root} (data.{'path' if split == 'train' else 'test_path'})")
         if self.labels == "folders":
             classes = self._classes(split)
-            groups = [(label, _image_files(root / name) if (root / name).is_dir() else [])
-                      for label, name in enumerate(classes)]
-            for label, files in groups:
-                if not files and split == "train":  # a test split may lack a class; training may not
-                    raise GenkitError(f"class folder {root / classes[label]} holds no PNG or JPEG image; add "
-                                      "images or remove the folder")
+            groups = [(label, root / name) for label, name in enumerate(classes)]
+            for _, group in groups:
+                if split == "train" and not _has_images(group):  # a test split may lack a class; training may not
+                    raise GenkitError(f"class folder {group} holds no PNG or JPEG image; add images or remove "
+                                      "the folder")
         else:
-            classes, groups = [], [(0, _image_files(root))]
-        if not any(files for _, files in groups):
+            classes, groups = [], [(0, root)]
+        if not any(_has_images(group) for _, group in groups):
             raise GenkitError(f"{root} holds no PNG or JPEG image (looked for {', '.join(IMAGE_SUFFIXES)} files, "
                               "in subfolders too)")
-        paths, labels, sizes, skipped = [], [], [], []
-        for label, files in groups:
-            for file in files:
+        columns, skipped = _Columns(), []
+        for label, group in groups:
+            for file in _image_files(group):
                 try:
-                    sizes.append(image_size(str(file)))
+                    size = image_size(file)
                 except (BadImage, OSError) as err:
                     reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
                     if self.on_bad_file == "error":
                         raise GenkitError(f"cannot read image {file}: {reason}; remove or replace it, or set "
                                           "data.on_bad_file: skip to leave unreadable files out") from None
-                    skipped.append(str(file))
+                    skipped.append(file)
                     continue
-                paths.append(str(file))
-                labels.append(label)
+                columns.add(file, label, size)
         if skipped:
             named = ", ".join(skipped[:NAMED_SKIPS]) + (f" and {len(skipped) - NAMED_SKIPS} more"
                                                         if len(skipped) > NAMED_SKIPS else "")
             warnings.warn(f"image folder {root}: skipped {len(skipped)} unreadable image file"
                           f"{'s' if len(skipped) > 1 else ''} (data.on_bad_file: skip): {named}", stacklevel=2)
-        if not paths:
+        paths, labels, sizes = columns.arrays()
+        if not len(paths):
             raise GenkitError(f"{root}: none of its {len(skipped)} image files could be read")
-        if self.size is None and len(set(sizes)) > 1:
-            first = sizes[0]
-            other = next(i for i, s in enumerate(sizes) if s != first)
-            raise GenkitError(f"the images in {root} have different sizes ({paths[0]} is {first[1]}x{first[0]}, "
-                              f"{paths[other]} is {sizes[other][1]}x{sizes[other][0]}); set data.size to resize "
+        index = FolderIndex(paths, labels if self.labels == "folders" else None, sizes, classes, skipped)
+        mixed = np.flatnonzero(np.any(sizes != sizes[0], axis=1))
+        if self.size is None and len(mixed):
+            other = int(mixed[0])
+            (height, width), (other_height, other_width) = sizes[0].tolist(), sizes[other].tolist()
+            raise GenkitError(f"the images in {root} have different sizes ({index.path(0)} is {width}x{height}, "
+                              f"{index.path(other)} is {other_width}x{other_height}); set data.size to resize "
                               "and centre-crop every image to one square size")
-        return FolderIndex(paths, labels if self.labels == "folders" else None, sizes, classes, skipped)
+        return index
 
     def example_shape(self, split: str = "train") -> tuple[int, int, int]:
         """(height, width, channels) of the examples as decoded."""
-        height, width = (self.size, self.size) if self.size is not None else self.index(split).sizes[0]
+        height, width = (self.size, self.size) if self.size is not None else self.index(split).sizes[0].tolist()
         return height, width, self.channels
 
     # --- decoding (in the tf.data pipeline) ---------------------------------------------------------
     def _decoder(self, split: str) -> Any:
         """path -> uint8 image of :meth:`example_shape`, for ``Dataset.map``."""
         shape = self.example_shape(split)
-        resize = self.size is not None and any(s != (self.size, self.size) for s in self.index(split).sizes)
+        resize = self.size is not None and bool(np.any(self.index(split).sizes != self.size))
 
         def decode(path: tf.Tensor) -> tf.Tensor:
             image = tf.io.decode_image(tf.io.read_file(path), channels=self.channels, dtype=tf.uint8,
@@ -297,8 +350,7 @@ class ImageFolder(Dataset):
     def stream(self, split: str = "train") -> Stream:
         index = self.index(split)
         decode = self._decoder(split)
-        paths = np.asarray(index.paths)
-        labels = None if index.labels is None else np.asarray(index.labels, np.int64)
+        paths, labels = index.paths, index.labels
 
         def read(pieces: Sequence[int]) -> tf.data.Dataset:
             chosen = np.asarray(pieces, np.int64)
