@@ -35,8 +35,10 @@ from genkit.spec.schema import Spec
 SHUFFLE_BUFFER = 10_000
 #: ... unless that would take more than this many bytes of examples as read (large examples get fewer).
 SHUFFLE_BYTES = 256 * 2**20
-#: Windows of a stream read in batches held at once: one being read, one being permuted, its copy.
-WINDOW_COPIES = 3
+#: The most bytes of examples in one shuffled window of a stream read in batches. tf.data and the
+#: allocator hold several windows' worth at once (about five, measured by benchmarks/stream_memory.py:
+#: 89 MB windows added 607 MB to an epoch's peak, 22 MB windows 251 MB).
+WINDOW_BYTES = 32 * 2**20
 #: Batches made ahead of training. A fixed depth, not ``tf.data.AUTOTUNE``: when reading is the slower
 #: side (decoding images) the consumer keeps finding the buffer empty, so autotuning keeps doubling
 #: its limit, and whenever training stalls the buffer fills to it: float32 batches of 256 64x64 RGB
@@ -162,13 +164,12 @@ class StreamedSplit:
             empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
             batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
             batches = batches.take(self.steps_per_epoch(epoch, batch_size))
-        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES)
+        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES).with_options(epoch_options())
 
     def window(self) -> int:
         """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer
-        would hold, within ``SHUFFLE_BYTES`` for the window being read, the one being permuted and
-        its permuted copy together."""
-        return min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // (WINDOW_COPIES * self.stream.raw_example_bytes())))
+        would hold, within ``WINDOW_BYTES``."""
+        return min(SHUFFLE_BUFFER, max(1, WINDOW_BYTES // self.stream.raw_example_bytes()))
 
     def head(self, n: int) -> ArrayData:
         """The first ``n`` examples (in piece order) in memory."""
@@ -176,6 +177,16 @@ class StreamedSplit:
         return ArrayData(batch["x"].numpy(), None if "y" not in batch else batch["y"].numpy(),
                          None if "factors" not in batch else batch["factors"].numpy(),
                          list(self.stream.factor_names), class_names=list(self.stream.class_names))
+
+
+def epoch_options() -> tf.data.Options:
+    """A training epoch's pipeline options: no maps made parallel and no prefetches injected behind
+    genkit's back, so the examples held at once stay those of the buffers genkit sizes (the shuffle
+    window or buffer and ``PREFETCH_BATCHES``); explicitly parallel maps (decoding) stay parallel."""
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = False
+    options.experimental_optimization.inject_prefetch = False
+    return options
 
 
 def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
@@ -189,8 +200,9 @@ def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.dat
         order = tf.argsort(keys)
         return {key: tf.gather(value, order) for key, value in examples.items()}
 
-    return batches.rebatch(window).enumerate().map(permuted, num_parallel_calls=tf.data.AUTOTUNE,
-                                                   deterministic=True)
+    # one window permuted at a time: a parallel map (or the prefetch tf.data would inject after it)
+    # would hold several windows at once (epoch_options)
+    return batches.rebatch(window).enumerate().map(permuted)
 
 
 def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
