@@ -164,7 +164,7 @@ class StreamedSplit:
             empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
             batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
             batches = batches.take(self.steps_per_epoch(epoch, batch_size))
-        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES).with_options(epoch_options())
+        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES)
 
     def window(self) -> int:
         """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer
@@ -179,16 +179,6 @@ class StreamedSplit:
                          list(self.stream.factor_names), class_names=list(self.stream.class_names))
 
 
-def epoch_options() -> tf.data.Options:
-    """A training epoch's pipeline options: no maps made parallel and no prefetches injected behind
-    genkit's back, so the examples held at once stay those of the buffers genkit sizes (the shuffle
-    window or buffer and ``PREFETCH_BATCHES``); explicitly parallel maps (decoding) stay parallel."""
-    options = tf.data.Options()
-    options.experimental_optimization.map_parallelization = False
-    options.experimental_optimization.inject_prefetch = False
-    return options
-
-
 def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
     """``batches`` (of any sizes) regrouped into windows of ``window`` examples, each window's
     examples in a random order drawn from (``seed``, the window's index): a uniform permutation per
@@ -200,9 +190,8 @@ def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.dat
         order = tf.argsort(keys)
         return {key: tf.gather(value, order) for key, value in examples.items()}
 
-    # one window permuted at a time: a parallel map (or the prefetch tf.data would inject after it)
-    # would hold several windows at once (epoch_options)
-    return batches.rebatch(window).enumerate().map(permuted)
+    return batches.rebatch(window).enumerate().map(permuted, num_parallel_calls=tf.data.AUTOTUNE,
+                                                   deterministic=True)
 
 
 def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:
