@@ -41,6 +41,10 @@ class ArrayData:
         )
 
 
+#: How a stream reads a selection of its pieces.
+PieceReader = Callable[[Sequence[Any]], tf.data.Dataset]
+
+
 @dataclass
 class Stream:
     """One split described without reading it: how many examples, of what shape, and how to read
@@ -63,7 +67,7 @@ class Stream:
     dtype: str
     pieces: Sequence[Any]
     sizes: Sequence[int]
-    read: Callable[[Sequence[Any]], tf.data.Dataset]
+    read: PieceReader
     #: ``()`` for class indices, ``(d,)`` for condition vectors (``(H, W)`` ... for condition tensors),
     #: None without labels.
     label_shape: tuple[int, ...] | None = None
@@ -72,7 +76,7 @@ class Stream:
     #: Names of the generative factors ``read`` returns under ``"factors"`` (evaluation's MIG); empty: none.
     factor_names: list[str] = field(default_factory=list)
     #: The pieces' examples as batches of any sizes (see the class docstring); None: only ``read``.
-    read_batches: Callable[[Sequence[Any]], tf.data.Dataset] | None = None
+    read_batches: PieceReader | None = None
 
     def __len__(self) -> int:
         return int(sum(self.sizes))
@@ -125,10 +129,6 @@ class Stream:
                    int(labels.max()) + 1 if labels is not None and labels.ndim == 1 and len(labels) else 0,
                    list(arrays.class_names), list(arrays.factor_names) if arrays.factors is not None else [],
                    read_batches)
-
-
-#: How a stream reads a selection of its pieces.
-PieceReader = Callable[[Sequence[Any]], tf.data.Dataset]
 
 
 def one_at_a_time(read_batches: PieceReader) -> PieceReader:
