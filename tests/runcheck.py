@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import random
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +65,66 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def spawn(command: list[str], env: dict[str, str] | None = None, stdout: int | None = None,
+          **popen: object) -> subprocess.Popen:
+    """Start ``command`` with its stderr (and its stdout, unless ``stdout`` says otherwise) written to
+    an unnamed temporary file, never to a pipe: a child that writes more than a pipe holds while the
+    test is waiting on something else blocks on the write, and workers of a cluster waiting for it
+    hang with it. :func:`finish` returns what it wrote."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, env=env, stdout=log if stdout is None else stdout, stderr=log,
+                               **popen)  # type: ignore[call-overload]
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    """Wait for a process started by :func:`spawn`; its exit code and everything it wrote."""
+    process.wait(timeout=timeout)
+    log = process.log  # type: ignore[attr-defined]
+    log.seek(0)
+    output = log.read().decode(errors="replace")
+    log.close()
+    return process.returncode, output
+
+
+#: Ports for the tests' clusters: below Linux's ephemeral range (32768-60999), from which the kernel
+#: takes the local ports of outgoing connections and of bind(0), so that no other test's connection
+#: takes a port found free before the worker that is to listen on it has started.
+CLUSTER_PORTS = range(20000, 32000)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports of :data:`CLUSTER_PORTS` that nothing listens on now."""
+    draw = random.SystemRandom()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = draw.choice(CLUSTER_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def finish_all(processes: list[subprocess.Popen], timeout: float = 300) -> list[tuple[int, str]]:
+    """Wait for every process of a cluster started by :func:`spawn`: their exit codes and output.
+    As soon as one fails the others are killed (they would wait for it until the timeout), and at
+    the timeout every one still running is."""
+    deadline = time.monotonic() + timeout
+    while any(process.poll() is None for process in processes):
+        if time.monotonic() > deadline or any(process.poll() not in (None, 0) for process in processes):
+            break
+        time.sleep(0.05)
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+    return [finish(process, 30) for process in processes]
+
+
 def _default_sigint() -> None:
     """In a child process: SIGINT delivered as from a terminal (a parent run in the background
     ignores it, children inherit that, and genkit keeps a SIGINT it was started ignoring ignored)."""
@@ -72,8 +135,7 @@ def start_training(args: list[str], run_dir: Path, timeout: float = 300) -> subp
     """Start ``genkit ARGS`` and return once it has (re)written ``run_dir/spec.yaml``: training starts
     right after (or once it has exited, e.g. with an error)."""
     started = time.time_ns()
-    process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               preexec_fn=_default_sigint)
+    process = spawn(genkit_cli(*args), stdout=subprocess.DEVNULL, preexec_fn=_default_sigint)
     spec = Path(run_dir) / "spec.yaml"
     wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
              timeout, f"{spec} to be written")
@@ -106,8 +168,7 @@ def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, ep
     if phase == "training":
         process = start_training(args, run_dir, timeout)
     else:
-        process = subprocess.Popen(genkit_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   preexec_fn=_default_sigint)
+        process = spawn(genkit_cli(*args), stdout=subprocess.DEVNULL, preexec_fn=_default_sigint)
     if phase == "shutdown":
         wait_for(lambda: process.poll() is not None or checkpointed_epoch(run_dir) == epochs, timeout,
                  "the last epoch's checkpoint")
@@ -115,10 +176,10 @@ def stop_with_signal(args: list[str], run_dir: Path, signum: int, phase: str, ep
     alive = process.poll() is None
     if alive:
         process.send_signal(signum)
-    _, stderr = process.communicate(timeout=timeout)
+    code, stderr = finish(process, timeout)
     if not alive:
-        assert process.returncode == 0, stderr.decode()
-    return (process.returncode if alive else None), stderr.decode()
+        assert code == 0, stderr
+    return (code if alive else None), stderr
 
 
 def checkpointed_epoch(run_dir: Path) -> int:

@@ -54,9 +54,9 @@ def test_example_spec_trains_for_an_epoch(example, tmp_path, monkeypatch):
         missing = []
     if missing:
         pytest.skip(f"{example.name} reads {spec.data[missing[0]]}, which is not here")
-    result = genkit.train(one_small_epoch(spec), tmp_path / "run", progress=False)
+    # no run directory: what a run writes is the presets' test (test_presets.py); here, that the spec trains
+    result = genkit.train(one_small_epoch(spec), progress=False)
     assert len(result.history) == 1 and np.isfinite(result.history[0]["loss"])
-    assert (tmp_path / "run" / "model.weights.h5").is_file()
 
 
 def one_small_epoch(spec: genkit.Spec) -> dict:

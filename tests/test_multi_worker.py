@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from runcheck import assert_same_run, genkit_cli, metric_rows, wait_for
-from test_speed import _free_ports
+from runcheck import assert_same_run, finish, finish_all, free_ports, genkit_cli, metric_rows, spawn, wait_for
 
 import genkit
 from genkit.assembly.data import prepare_data
@@ -97,19 +96,13 @@ def test_a_worker_that_is_not_the_chief_writes_nothing(folder, tmp_path, monkeyp
 def _start(spec_file: Path, out: Path, workers: list[str], index: int, *extra: str) -> subprocess.Popen:
     config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
     plugin = spec_file.with_name("slow_epoch.py")
-    return subprocess.Popen(genkit_cli("--import", str(plugin), "run", str(spec_file), "--out", str(out), "-q", *extra),
-                            env={**os.environ, "TF_CONFIG": json.dumps(config)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn(genkit_cli("--import", str(plugin), "run", str(spec_file), "--out", str(out), "-q", *extra),
+                 env={**os.environ, "TF_CONFIG": json.dumps(config)})
 
 
 def _pair(spec_file: Path, out: Path, *extra: str) -> list[subprocess.Popen]:
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     return [_start(spec_file, out, workers, index, *extra) for index in range(2)]
-
-
-def _finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
-    _, stderr = process.communicate(timeout=timeout)
-    return process.returncode, stderr
 
 
 def test_a_killed_worker_restarted_with_resume_ends_the_job_as_an_uninterrupted_one(folder, tmp_path):
@@ -121,16 +114,16 @@ def test_a_killed_worker_restarted_with_resume_ends_the_job_as_an_uninterrupted_
     try:
         wait_for(lambda: bool(CheckpointManager(killed).paths()) or processes[2].poll() is not None, 300,
                  "the first checkpoint of the job to kill")
-        assert processes[2].poll() is None, processes[2].communicate()
+        assert processes[2].poll() is None, finish(processes[2])
         processes[3].send_signal(signal.SIGKILL)  # worker 1 dies in epoch 2 (6 slowed steps of 45 images each)
-        code, stderr = _finish(processes[2], 120)
+        code, stderr = finish(processes[2], 120)
         assert code == EXIT_WORKER_LOST, stderr
         assert "another worker of the cluster stopped" in stderr and "--resume" in stderr
         assert "Traceback" not in stderr and "last checkpoint is" in stderr
         restarted = _pair(spec_file, killed, "--resume")
-        for process in [*processes[:2], *restarted]:
-            code, stderr = _finish(process)
-            assert code == 0, stderr
+        processes += restarted
+        for code, output in finish_all([*processes[:2], *restarted]):
+            assert code == 0, output
     finally:
         for process in processes:
             process.kill()

@@ -265,12 +265,15 @@ def test_report_evaluates_a_run_on_the_spot_and_states_the_training_time(report_
 
 
 def test_compare_runs_from_python_and_the_cli(run_dir, tmp_path):
-    """Two runs that differ in their learning rate (a copy of the shared run with its spec and
-    metrics edited: comparing reads files, it loads no model)."""
+    """Two runs that differ in their learning rate: a copy of the shared run, evaluated here (the
+    test must not depend on which other tests ran before it), and a second copy with its spec and
+    metrics edited and no evaluation (comparing reads files, it loads no model)."""
     import yaml
 
-    other = tmp_path / "faster"
-    shutil.copytree(run_dir, other)
+    evaluated, other = tmp_path / "runs" / "tiny", tmp_path / "faster"
+    shutil.copytree(run_dir, evaluated)
+    genkit.evaluate(evaluated, k=2, progress=False)
+    shutil.copytree(evaluated, other)
     spec = yaml.safe_load((other / "spec.yaml").read_text())
     spec["train"]["optimizer"]["learning_rate"] = 0.01
     (other / "spec.yaml").write_text(yaml.safe_dump(spec))
@@ -283,7 +286,7 @@ def test_compare_runs_from_python_and_the_cli(run_dir, tmp_path):
         writer.writerows(rows)
     (other / "metrics_eval.json").unlink(missing_ok=True)
 
-    comparison = genkit.compare([run_dir, other], out=tmp_path / "page.html")
+    comparison = genkit.compare([evaluated, other], out=tmp_path / "page.html")
     assert comparison.names == ["tiny", "faster"]
     assert comparison.spec == {"train.optimizer.learning_rate": [0.003, 0.01]}  # only what differs
     losses = comparison.training["loss"]
@@ -293,9 +296,9 @@ def test_compare_runs_from_python_and_the_cli(run_dir, tmp_path):
     assert '<tr class="differs"><td>train.optimizer.learning_rate</td>' in page
     assert page.count('src="data:image/png;base64,') == 1  # the overlaid loss curves
 
-    result = CliRunner().invoke(main, ["compare", str(run_dir), str(other), "--out", str(tmp_path / "page.html")])
+    result = CliRunner().invoke(main, ["compare", str(evaluated), str(other), "--out", str(tmp_path / "page.html")])
     assert result.exit_code == 2 and "--overwrite" in result.output
-    result = CliRunner().invoke(main, ["compare", str(run_dir), str(other), "--out", str(tmp_path / "page.html"),
+    result = CliRunner().invoke(main, ["compare", str(evaluated), str(other), "--out", str(tmp_path / "page.html"),
                                        "--overwrite"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "train.optimizer.learning_rate" in result.output and "0.01" in result.output

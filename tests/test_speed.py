@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import warnings
@@ -18,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from runcheck import finish, finish_all, free_ports, spawn
 
 import genkit
 from genkit.assembly.precision import PrecisionWarning
@@ -185,15 +185,12 @@ def test_mixed_precision(tiny_vae, mode, compute, scaled):
 
 
 def _run_worker(out: Path, distribute: str, cpus: int = 1, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), str(out), distribute, str(cpus)],
-        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    return spawn([sys.executable, str(WORKER), str(out), distribute, str(cpus)], env={**os.environ, **(env or {})})
 
 
 def _finish(process: subprocess.Popen, out: Path) -> dict:
-    output, _ = process.communicate(timeout=300)
-    assert process.returncode == 0, output[-3000:]
+    code, output = finish(process)
+    assert code == 0, output[-3000:]
     return json.loads(out.read_text())
 
 
@@ -217,20 +214,10 @@ def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
     _assert_same_training(results["one_device"], results["distributed"])
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def test_multi_worker_on_localhost_matches_one_device(tmp_path):
     import distributed_worker
 
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     outs = [tmp_path / f"worker{index}.json" for index in range(2)]
     processes = [
         _run_worker(out, "multi_worker", env={
@@ -240,10 +227,11 @@ def test_multi_worker_on_localhost_matches_one_device(tmp_path):
     try:
         distributed_worker.register()
         reference = distributed_worker.train("none")
-        results = [_finish(process, out)["distributed"] for process, out in zip(processes, outs, strict=True)]
     finally:
-        for process in processes:
-            process.kill()
+        finished = finish_all(processes)
+    for code, output in finished:
+        assert code == 0, output[-3000:]
+    results = [json.loads(out.read_text())["distributed"] for out in outs]
     assert [result["replicas"] for result in results] == [2, 2]
     for result in results:
         _assert_same_training(reference, result)
