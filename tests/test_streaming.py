@@ -15,7 +15,7 @@ from test_checkpoint import _SignalAtStep
 import genkit
 from genkit.assembly import streaming
 from genkit.assembly.data import prepare_data
-from genkit.assembly.streaming import PREFETCH_BATCHES, StreamedSplit
+from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import TrainingInterrupted
 from genkit.runs.train import train
 
@@ -75,16 +75,25 @@ def test_a_stream_read_in_batches_is_mixed_a_window_at_a_time(npy_files, monkeyp
         [batch["x"].numpy() for batch in split.stream.read(list(split.stream.pieces)).batch(7)]))
 
 
-def test_an_epoch_prefetches_a_fixed_number_of_batches(npy_files):
+def prefetch_depths(dataset: tf.data.Dataset) -> list[int]:
+    """The buffer sizes of the prefetch stages of a tf.data pipeline, read from its graph."""
+    graph = tf.compat.v1.GraphDef.FromString(tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy())
+    nodes = {node.name: node for node in graph.node}
+    return [int(tf.make_ndarray(nodes[node.input[1].split(":")[0]].attr["value"].tensor))
+            for node in graph.node if node.op == "PrefetchDataset"]
+
+
+def test_an_epoch_prefetches_a_bounded_number_of_bytes(npy_files, monkeypatch):
     # under AUTOTUNE a reader slower than training (decoding images) saw its prefetch limit doubled again
     # and again, and the buffer filled to it whenever training stalled: 1.5-1.8 GB peaks on a 4 GB image folder
     split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
-    graph = tf.compat.v1.GraphDef.FromString(
-        tf.raw_ops.DatasetToGraphV2(input_dataset=split.epoch(1, 40)._variant_tensor).numpy())
-    nodes = {node.name: node for node in graph.node}
-    depths = [int(tf.make_ndarray(nodes[node.input[1].split(":")[0]].attr["value"].tensor))
-              for node in graph.node if node.op == "PrefetchDataset"]
-    assert depths == [PREFETCH_BATCHES] == [2]
+    batch_bytes = sum(value.numpy().nbytes for value in next(iter(split.epoch(1, 40))).values())
+    assert prefetch_depths(split.epoch(1, 40)) == [streaming.PREFETCH_BYTES // batch_bytes]
+    assert streaming.PREFETCH_BYTES // batch_bytes > 100  # small batches: a deep buffer
+    monkeypatch.setattr(streaming, "PREFETCH_BYTES", 3 * batch_bytes + 1)
+    assert prefetch_depths(split.epoch(1, 40)) == [3]
+    monkeypatch.setattr(streaming, "PREFETCH_BYTES", batch_bytes)
+    assert prefetch_depths(split.epoch(1, 40)) == [streaming.MIN_PREFETCH_BATCHES] == [2]  # large ones: two
 
 
 def test_streamed_training_learns_and_is_reproducible(npy_files):

@@ -39,13 +39,25 @@ SHUFFLE_BYTES = 256 * 2**20
 #: allocator hold several windows' worth at once (about five, measured by benchmarks/stream_memory.py:
 #: 89 MB windows added 607 MB to an epoch's peak, 22 MB windows 251 MB).
 WINDOW_BYTES = 32 * 2**20
-#: Batches made ahead of training. A fixed depth, not ``tf.data.AUTOTUNE``: when reading is the slower
-#: side (decoding images) the consumer keeps finding the buffer empty, so autotuning keeps doubling
-#: its limit, and whenever training stalls the buffer fills to it: float32 batches of 256 64x64 RGB
-#: images are 12.6 MB each, and one epoch on a 4 GB image folder peaked at 1.5 to 1.8 GB resident
-#: (1.1 GB with two; benchmarks/stream_memory.py). Two batches cover the jitter of reading; more
-#: cannot make a slower reader faster.
-PREFETCH_BATCHES = 2
+#: Bytes of batches made ahead of training (as training reads them: float32 ``x``). A bound in bytes,
+#: not ``tf.data.AUTOTUNE``: when reading is the slower side (decoding images) the consumer keeps
+#: finding the buffer empty, so autotuning keeps doubling its limit, and whenever training stalls the
+#: buffer fills to it: one epoch on a 4 GB image folder peaked at 1.5 to 1.8 GB resident with
+#: AUTOTUNE (benchmarks/stream_memory.py). Small batches (MNIST's are 0.4 MB) get a deep buffer that
+#: evens out the reader's jitter, large ones (256 64x64 RGB images are 12.6 MB) a few batches.
+PREFETCH_BYTES = 64 * 2**20
+#: The fewest batches made ahead, however large a batch.
+MIN_PREFETCH_BATCHES = 2
+
+
+def prefetch_depth(element_spec: dict[str, tf.TensorSpec], batch_size: int) -> int:
+    """Batches of ``batch_size`` to make ahead: :data:`PREFETCH_BYTES` of them, at least
+    :data:`MIN_PREFETCH_BATCHES` (and just that when an example's size is not known statically)."""
+    sizes = [(spec.shape[1:].num_elements(), spec.dtype.size) for spec in element_spec.values()]
+    if any(elements is None for elements, _ in sizes):
+        return MIN_PREFETCH_BATCHES
+    batch_bytes = batch_size * sum(elements * item_bytes for elements, item_bytes in sizes)
+    return max(MIN_PREFETCH_BATCHES, PREFETCH_BYTES // max(1, batch_bytes))
 
 
 def host_memory_bytes() -> int:
@@ -164,7 +176,7 @@ class StreamedSplit:
             empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
             batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
             batches = batches.take(self.steps_per_epoch(epoch, batch_size))
-        return batches.skip(skip_batches).prefetch(PREFETCH_BATCHES)
+        return batches.skip(skip_batches).prefetch(prefetch_depth(batches.element_spec, local))
 
     def window(self) -> int:
         """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer
