@@ -18,6 +18,7 @@ from genkit.assembly.data import prepare_data
 from genkit.assembly.streaming import StreamedSplit
 from genkit.errors import TrainingInterrupted
 from genkit.runs.train import train
+from genkit.training.epoch_inputs import EpochInputs
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,27 @@ def test_an_epoch_prefetches_a_bounded_number_of_bytes(npy_files, monkeypatch):
     assert prefetch_depths(split.epoch(1, 40)) == [3]
     monkeypatch.setattr(streaming, "PREFETCH_BYTES", batch_bytes)
     assert prefetch_depths(split.epoch(1, 40)) == [streaming.MIN_PREFETCH_BATCHES] == [2]  # large ones: two
+
+
+def test_each_epochs_input_is_made_while_the_previous_one_trains_and_is_the_same(npy_files):
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
+
+    def arrays(batches) -> list[np.ndarray]:
+        return [batch["x"].numpy() for batch in batches]
+
+    inputs = EpochInputs(split, 40, last_epoch=3)
+    try:
+        first = inputs.iterator(1)
+        assert inputs.ahead == 2  # made in the background from here on
+        assert all(np.array_equal(a, b) for a, b in zip(arrays(first), arrays(split.epoch(1, 40)), strict=True))
+        second = arrays(inputs.iterator(2))
+        assert all(np.array_equal(a, b) for a, b in zip(second, arrays(split.epoch(2, 40)), strict=True))
+        assert not np.array_equal(second[0], arrays(split.epoch(1, 40))[0])  # a new order every epoch
+        resumed = arrays(inputs.iterator(3, skip=2))  # a mid-epoch checkpoint's part is not read again
+        assert all(np.array_equal(a, b) for a, b in zip(resumed, arrays(split.epoch(3, 40))[2:], strict=True))
+        assert inputs.ahead is None  # the last epoch: nothing after it
+    finally:
+        inputs.close()
 
 
 def test_streamed_training_learns_and_is_reproducible(npy_files):

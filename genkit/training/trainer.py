@@ -31,6 +31,7 @@ from genkit.plugin.dataset import ArrayData
 from genkit.spec.schema import TrainSpec
 from genkit.training.batching import batches, epoch_order
 from genkit.training.compiled import CompiledSteps
+from genkit.training.epoch_inputs import EpochInputs
 from genkit.training.jit_choice import JitChoice, choose
 from genkit.training.optimizers import phase_optimizers
 from genkit.training.progress import EpochProgress
@@ -72,6 +73,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         #: Set by a callback (e.g. early stopping) to end training after the current epoch.
         self.stop_training = False
+        #: A streamed run's epoch inputs while :meth:`fit` runs.
+        self._inputs: EpochInputs | None = None
 
     def choose_jit(self, recorded: JitChoice | None = None) -> JitChoice:
         """Decide XLA or graph execution for this run (``jit_compile: auto`` on a CPU measures both,
@@ -132,6 +135,8 @@ class Trainer:
         if self.jit_choice is None:
             self.choose_jit()
         self._call("on_train_begin", self)
+        if isinstance(self.train_data, StreamedSplit):
+            self._inputs = EpochInputs(self.train_data, self.settings.batch_size, self.settings.epochs)
         try:
             for epoch in range(start_epoch, self.settings.epochs + 1):
                 resumed = progress if progress is not None and progress.epoch == epoch else None
@@ -139,6 +144,9 @@ class Trainer:
                 if self.stop_training:  # set by a callback, e.g. early stopping
                     break
         finally:
+            if self._inputs is not None:
+                self._inputs.close()
+                self._inputs = None
             self._call("on_train_end", self.history)
         return self.history
 
@@ -148,7 +156,8 @@ class Trainer:
         self._call("on_epoch_begin", epoch)
         started, examples_before = time.perf_counter(), progress.examples
         if isinstance(self.train_data, StreamedSplit):  # resuming mid-epoch skips the batches already trained
-            order = iter(self.train_data.epoch(epoch, settings.batch_size, progress.steps))
+            assert self._inputs is not None, "fit() makes a streamed run's epoch inputs"
+            order = self._inputs.iterator(epoch, progress.steps)
             total = self.train_data.steps_per_epoch(epoch, settings.batch_size)
         else:
             order = tf.constant(epoch_order(len(self.train_data), settings.seed, epoch), tf.int32)
