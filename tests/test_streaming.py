@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import signal
+import weakref
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TINY_VAE, write_shapes_npy
+from runcheck import wait_for
 from test_checkpoint import _SignalAtStep
 
 import genkit
@@ -108,7 +110,10 @@ def test_each_epochs_input_is_made_while_the_previous_one_trains_and_is_the_same
         first = inputs.iterator(1)
         assert inputs.ahead == 2  # made in the background from here on
         assert all(np.array_equal(a, b) for a, b in zip(arrays(first), arrays(split.epoch(1, 40)), strict=True))
+        dropped = weakref.ref(first)
+        del first  # the trainer's reference; EpochInputs drops its own in the background at the next epoch
         second = arrays(inputs.iterator(2))
+        wait_for(lambda: dropped() is None, 10, "the first epoch's iterator to be deleted")
         assert all(np.array_equal(a, b) for a, b in zip(second, arrays(split.epoch(2, 40)), strict=True))
         assert not np.array_equal(second[0], arrays(split.epoch(1, 40))[0])  # a new order every epoch
         resumed = arrays(inputs.iterator(3, skip=2))  # a mid-epoch checkpoint's part is not read again
