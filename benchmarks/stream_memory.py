@@ -1,4 +1,4 @@
-"""Peak resident memory of training one epoch on 4 GB or more on disk, streamed (issue 16: under 1.5 GB).
+"""Peak resident memory of training on 4 GB or more on disk, streamed (issue 16: under 1.5 GB).
 
     python benchmarks/stream_memory.py                       # both datasets, in a temporary folder
     python benchmarks/stream_memory.py --gb 4.2 --dir /scratch/genkit-bench --keep   # written once, then reused
@@ -6,7 +6,8 @@
 Writes two datasets of random 64 x 64 RGB images (random pixels: nothing compresses, so the bytes
 on disk are the bytes read): a ``.npy`` file of uint8 examples (read a chunk at a time) and a
 folder of PNG files (stored uncompressed, about 12 kB each). Then, for each, a fresh process trains
-one epoch of a small MLP VAE on it with ``data.stream: auto`` (the decoded data, float32, are four
+``--epochs`` epochs (default 2: the second epoch's input is made while the first trains, and that
+must fit too) of a small MLP VAE on it with ``data.stream: auto`` (the decoded data, float32, are four
 times the file size: far above the default budget of a quarter of the memory, so it streams) and
 reports its peak resident memory (``VmHWM`` of ``/proc/self/status``: everything the process ever
 held resident at once, TensorFlow included), both before the epoch (the dataset indexed and
@@ -64,8 +65,8 @@ def write_folder(folder: Path, count: int) -> None:
             list(pool.map(save, enumerate(images, start)))
 
 
-def spec_for(kind: str, where: Path) -> dict:
-    """The benchmark's spec: a small MLP VAE streaming one epoch of the dataset ``kind``."""
+def spec_for(kind: str, where: Path, epochs: int) -> dict:
+    """The benchmark's spec: a small MLP VAE streaming ``epochs`` epochs of the dataset ``kind``."""
     data = ({"type": "npy", "images": str(where), "chunk": 256} if kind == "npy" else
             {"type": "image_folder", "path": str(where)})
     return {
@@ -73,7 +74,7 @@ def spec_for(kind: str, where: Path) -> dict:
         "data": {**data, "stream": "auto", "validation_split": 0.0},
         "encoder": {"type": "mlp", "hidden": [16]}, "decoder": {"type": "mlp", "hidden": [16]},
         "likelihood": {"type": "gaussian", "scale": 0.3}, "prior": "standard_normal", "divergence": "kl",
-        "train": {"epochs": 1, "batch_size": 256, "seed": 0, "jit_compile": False},
+        "train": {"epochs": epochs, "batch_size": 256, "seed": 0, "jit_compile": False},
     }
 
 
@@ -85,8 +86,8 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def train_child(kind: str, where: Path) -> None:
-    """In the child process: train one epoch, print the numbers as one JSON line."""
+def train_child(kind: str, where: Path, epochs: int) -> None:
+    """In the child process: train, print the numbers as one JSON line."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from genkit.assembly.streaming import StreamedSplit
     from genkit.runs.train import prepare
@@ -94,14 +95,15 @@ def train_child(kind: str, where: Path) -> None:
     from genkit.training.trainer import Trainer
 
     started = time.perf_counter()
-    spec = load_spec(spec_for(kind, where))
+    spec = load_spec(spec_for(kind, where, epochs))
     data, model = prepare(spec)
     trainer = Trainer(model, spec.train, data.train)
     before = peak_rss_mb()
     history = trainer.fit()
     print(json.dumps({"examples": len(data.train), "streamed": isinstance(data.train, StreamedSplit),
                       "seconds": time.perf_counter() - started, "epoch_seconds": history[0]["seconds"],
-                      "loss": history[0]["loss"], "peak_before_epoch_mb": before, "peak_rss_mb": peak_rss_mb()}))
+                      "epochs": len(history), "loss": history[-1]["loss"], "peak_before_epoch_mb": before,
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def disk_bytes(path: Path) -> int:
@@ -114,10 +116,11 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="where to write the datasets (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the datasets (default: delete them)")
     parser.add_argument("--only", choices=["npy", "image_folder"], help="measure one dataset only")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs to train on each dataset")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        train_child(args.child[0], Path(args.child[1]))
+        train_child(args.child[0], Path(args.child[1]), int(args.child[2]))
         return
     from machine import Header
 
@@ -139,14 +142,15 @@ def main() -> None:
                 (write_npy if kind == "npy" else write_folder)(partial, count)
                 partial.rename(where)
                 print(f"{kind}: wrote {count:,} images in {time.perf_counter() - written:.0f} s")
-            child = subprocess.run([sys.executable, __file__, "--child", kind, str(where)], capture_output=True,
-                                   text=True, check=True)
+            command = [sys.executable, __file__, "--child", kind, str(where), str(args.epochs)]
+            child = subprocess.run(command, capture_output=True, text=True, check=True)
             result = json.loads(child.stdout.strip().splitlines()[-1])
             rate = result["examples"] / result["epoch_seconds"]
             print(f"{kind}: {disk_bytes(where) / 1e9:.2f} GB on disk, {result['examples']:,} examples, streamed: "
-                  f"{result['streamed']}; one epoch in {result['epoch_seconds']:.0f} s ({rate:,.0f} examples/s), "
+                  f"{result['streamed']}; {result['epochs']} epochs, the first in {result['epoch_seconds']:.0f} s "
+                  f"({rate:,.0f} examples/s), "
                   f"process {result['seconds']:.0f} s; peak resident memory {result['peak_rss_mb']:,.0f} MB "
-                  f"({result['peak_before_epoch_mb']:,.0f} MB before the epoch); loss {result['loss']:.1f}")
+                  f"({result['peak_before_epoch_mb']:,.0f} MB before training); loss {result['loss']:.1f}")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
