@@ -96,7 +96,8 @@ def throughput(args: argparse.Namespace, workdir: Path) -> list[str]:
         for row, data in sources(npz, workdir, limit).items():
             spec = genkit_spec(npz, arch, limit, jit_compile=False)
             if data:
-                spec["data"] = {**data, "binarize": "dynamic", "validation_split": 0.0}
+                # the same examples as the in-memory row: the shards hold the whole set, cut by limit
+                spec["data"] = {**data, "binarize": "dynamic", "validation_split": 0.0, "limit": limit}
             runners[(arch, row)] = epochs_runner(spec, args.epochs_per_call)
     rates: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
     walls: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
