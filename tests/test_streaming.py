@@ -4,6 +4,7 @@ budget; epochs seeded, reproducible, resumed mid-epoch exactly; refused where st
 from __future__ import annotations
 
 import copy
+import dataclasses
 import signal
 import weakref
 
@@ -63,7 +64,7 @@ def test_an_epoch_is_seeded_and_skipping_batches_resumes_it_exactly(npy_files):
 
 
 def test_a_stream_read_in_batches_is_mixed_a_window_at_a_time(npy_files, monkeypatch):
-    monkeypatch.setattr(streaming, "SHUFFLE_BUFFER", 50)
+    monkeypatch.setattr(streaming, "WINDOW_EXAMPLES", 50)
     split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
     assert split.stream.read_batches is not None and split.window() == 50
     in_order = np.concatenate([batch["x"].numpy() for batch in split.stream.read_batches(
@@ -99,26 +100,57 @@ def test_an_epoch_prefetches_a_bounded_number_of_bytes(npy_files, monkeypatch):
     assert prefetch_depths(split.epoch(1, 40)) == [streaming.MIN_PREFETCH_BATCHES] == [2]  # large ones: two
 
 
-def test_each_epochs_input_is_made_while_the_previous_one_trains_and_is_the_same(npy_files):
+def arrays(batches) -> list[np.ndarray]:
+    return [batch["x"].numpy() for batch in batches]
+
+
+def same_batches(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
+    return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+@pytest.mark.parametrize("reader", ["read_batches", "read"])
+def test_a_span_of_epochs_reads_each_epoch_as_if_alone(npy_files, reader):
     split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
+    if reader == "read":  # a stream that reads one example at a time (image files)
+        split = dataclasses.replace(split, stream=dataclasses.replace(split.stream, read_batches=None))
+    epochs = [arrays(split.epoch(epoch, 40)) for epoch in (1, 2, 3)]
+    assert same_batches(arrays(split.batches(1, 3, 40)), epochs[0] + epochs[1] + epochs[2])
+    assert same_batches(arrays(split.batches(2, 3, 40, skip_batches=2)), epochs[1][2:] + epochs[2])
+    flat = lambda images: images.reshape(len(images), -1)  # noqa: E731
+    for epoch in epochs:  # every example once an epoch, the last batch partial, a new order every epoch
+        seen = np.concatenate(epoch)
+        assert [len(batch) for batch in epoch] == [40] * (len(split) // 40) + [len(split) % 40]
+        assert len(np.unique(flat(seen), axis=0)) == len(split)
+    assert not np.array_equal(epochs[0][0], epochs[1][0])
 
-    def arrays(batches) -> list[np.ndarray]:
-        return [batch["x"].numpy() for batch in batches]
 
+def test_a_run_reads_its_epochs_through_one_iterator_or_makes_the_next_span_ahead(npy_files, monkeypatch):
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True))).train
     inputs = EpochInputs(split, 40, last_epoch=3)
+    try:  # a small run: one pipeline for every epoch, built once
+        first = inputs.iterator(1)
+        assert inputs.span == (1, 3) and inputs.ahead is None
+        assert inputs.iterator(2) is first and inputs.iterator(3) is first
+    finally:
+        inputs.close()
+    steps = split.steps_per_epoch(1, 40)
+    monkeypatch.setattr(streaming, "SPAN_ENTRIES", 2 * (len(split.pieces) + steps + 3))  # two epochs a span
+    inputs = EpochInputs(split, 40, last_epoch=5)
     try:
         first = inputs.iterator(1)
-        assert inputs.ahead == 2  # made in the background from here on
-        assert all(np.array_equal(a, b) for a, b in zip(arrays(first), arrays(split.epoch(1, 40)), strict=True))
+        assert inputs.span == (1, 2) and inputs.ahead == 3  # made in the background from here on
+        assert same_batches([next(first)["x"].numpy() for _ in range(2 * steps)],
+                            arrays(split.epoch(1, 40)) + arrays(split.epoch(2, 40)))
+        assert inputs.iterator(2) is first
         dropped = weakref.ref(first)
-        del first  # the trainer's reference; EpochInputs drops its own in the background at the next epoch
-        second = arrays(inputs.iterator(2))
-        wait_for(lambda: dropped() is None, 10, "the first epoch's iterator to be deleted")
-        assert all(np.array_equal(a, b) for a, b in zip(second, arrays(split.epoch(2, 40)), strict=True))
-        assert not np.array_equal(second[0], arrays(split.epoch(1, 40))[0])  # a new order every epoch
-        resumed = arrays(inputs.iterator(3, skip=2))  # a mid-epoch checkpoint's part is not read again
-        assert all(np.array_equal(a, b) for a, b in zip(resumed, arrays(split.epoch(3, 40))[2:], strict=True))
-        assert inputs.ahead is None  # the last epoch: nothing after it
+        del first  # the trainer's reference; EpochInputs drops its own in the background at the next span
+        third = inputs.iterator(3)
+        assert inputs.span == (3, 4) and inputs.ahead == 5
+        wait_for(lambda: dropped() is None, 10, "the first span's iterator to be deleted")
+        assert same_batches([next(third)["x"].numpy() for _ in range(steps)], arrays(split.epoch(3, 40)))
+        resumed = arrays(inputs.iterator(4, skip=2))  # a mid-epoch checkpoint's part is not read again
+        assert inputs.span == (4, 5) and inputs.ahead is None  # the ahead span (5) dropped: 4 starts anew
+        assert same_batches(resumed, arrays(split.epoch(4, 40))[2:] + arrays(split.epoch(5, 40)))
     finally:
         inputs.close()
 

@@ -5,15 +5,18 @@
 stream; ``true`` streams whenever it can, ``false`` never. The in-memory path stays the fast one
 for data that fit.
 
-An epoch's pipeline is a pure function of (seed, epoch): the pieces (files or chunks) in a seeded
-order, read and decoded in parallel with a deterministic order, shuffled with a seed of the epoch,
-scaled, batched, prefetched. A stream read a batch of examples at a time (``Stream.read_batches``:
-rows of arrays, parsed records) is shuffled a window of examples at a time (a uniform permutation
-of each window, one gather), so no step of its pipeline handles single examples; other streams go
-through a shuffle buffer of examples. Resuming mid-epoch rebuilds the epoch's pipeline and skips
-the batches already trained, so a resumed run ends as an uninterrupted one. The validation split
-is a seeded set of whole pieces (about ``validation_split`` of the examples); ``limit`` keeps whole
-pieces, in their order, until at least ``limit`` examples.
+Training reads a span of whole epochs through one pipeline (:meth:`StreamedSplit.batches`): each
+epoch's pieces (files or chunks) in an order drawn from (seed, epoch), read and decoded in parallel
+with a deterministic order, cut into windows of examples that never cross an epoch's end, each
+window in a uniform random order drawn from (seed, epoch, window) (one gather, no per-example step),
+cut into batches (an epoch's last one partial), scaled, prefetched. One pipeline for many epochs
+is built and started once: building one costs about 110 ms of CPU time (its functions traced, its
+iterator made), which every short epoch paid before on 2 cores. An epoch's batches are a pure
+function of (seed, epoch, worker), however the epochs are grouped into spans, so resuming
+mid-epoch starts a span at that epoch and skips the batches already trained, and a resumed run
+ends as an uninterrupted one. The validation split is a seeded set of whole pieces (about
+``validation_split`` of the examples); ``limit`` keeps whole pieces, in their order, until at least
+``limit`` examples.
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from genkit.errors import GenkitError, SpecError
 from genkit.plugin.dataset import ArrayData, Dataset, Stream
 from genkit.spec.schema import Spec
 
-#: Examples kept in the shuffle buffer of a streamed epoch (on top of the per-epoch piece order) ...
-SHUFFLE_BUFFER = 10_000
-#: ... unless that would take more than this many bytes of examples as read (large examples get fewer).
-SHUFFLE_BYTES = 256 * 2**20
-#: The most bytes of examples in one shuffled window of a stream read in batches. tf.data and the
-#: allocator hold several windows' worth at once (about five, measured by benchmarks/stream_memory.py:
-#: 89 MB windows added 607 MB to an epoch's peak, 22 MB windows 251 MB).
+#: The most examples in one shuffled window of a training epoch ...
+WINDOW_EXAMPLES = 10_000
+#: ... and the most bytes of examples (as read) in one. tf.data and the allocator hold several
+#: windows' worth at once (about five, measured by benchmarks/stream_memory.py: 89 MB windows added
+#: 607 MB to an epoch's peak, 22 MB windows 251 MB).
 WINDOW_BYTES = 32 * 2**20
+#: Examples read together from a stream that reads one at a time, before they are cut into windows.
+READ_BATCH = 256
+#: The most pieces, windows and batches one training pipeline covers (it holds their lists): a run's
+#: epochs are read in spans of as many whole epochs as fit, at least one.
+SPAN_ENTRIES = 100_000
 #: Bytes of batches made ahead of training (as training reads them: float32 ``x``). A bound in bytes,
 #: not ``tf.data.AUTOTUNE``: when reading is the slower side (decoding images) the consumer keeps
 #: finding the buffer empty, so autotuning keeps doubling its limit, and whenever training stalls the
@@ -168,31 +174,45 @@ class StreamedSplit:
         return self._scaled(self.stream.read(list(self.pieces)))
 
     def epoch(self, epoch: int, batch_size: int, skip_batches: int = 0) -> tf.data.Dataset:
-        """This worker's batches of one training epoch (``x`` and ``y``; seeded by the run seed, the
-        epoch and the worker), after ``skip_batches``: batches of ``batch_size`` on one worker, of its
-        local share of them under ``multi_worker`` (see the class docstring)."""
-        pieces = [self.pieces[i] for i in self.deal(epoch)[self.worker]]
-        seed = self.seed * 100_003 + epoch + 1_000_003 * self.worker
-        local = self.local_batch_size(batch_size)
-        if self.stream.read_batches is None:
-            buffer = min(SHUFFLE_BUFFER, max(1, SHUFFLE_BYTES // self.stream.raw_example_bytes()))
-            shuffled = self.stream.read(pieces).shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
-            batches = shuffled.batch(local)
-        else:
-            batches = shuffled_windows(self.stream.read_batches(pieces), self.window(), seed).rebatch(local)
+        """This worker's batches of one training epoch after ``skip_batches`` (see :meth:`batches`)."""
+        return self.batches(epoch, epoch, batch_size, skip_batches)
+
+    def batches(self, first_epoch: int, last_epoch: int, batch_size: int, skip_batches: int = 0) -> tf.data.Dataset:
+        """This worker's batches of epochs ``first_epoch`` to ``last_epoch`` in one pipeline (``x`` and
+        ``y``; see the module docstring), after the first ``skip_batches`` of ``first_epoch``: each
+        epoch's batches of ``batch_size`` on one worker, of its local share of them under
+        ``multi_worker`` (see the class docstring), then the next epoch's."""
+        local, window = self.local_batch_size(batch_size), self.window()
+        pieces: list[Any] = []
+        windows: list[int] = []  # examples per window, every epoch's in turn
+        window_seeds: list[tuple[int, int]] = []  # (seed of the window's epoch, window's index in it)
+        sizes: list[int] = []  # examples per batch: every epoch's batches, then its empty ones (class docstring)
+        for epoch in range(first_epoch, last_epoch + 1):
+            share = self.deal(epoch)[self.worker]
+            examples = sum(self.sizes[i] for i in share)
+            pieces += [self.pieces[i] for i in share]
+            epoch_windows, epoch_seed = cut(examples, window), self.seed * 100_003 + epoch + 1_000_003 * self.worker
+            windows += epoch_windows
+            window_seeds += [(epoch_seed, i) for i in range(len(epoch_windows))]
+            epoch_batches = cut(examples, local)
+            sizes += epoch_batches + [0] * (self.steps_per_epoch(epoch, batch_size) - len(epoch_batches))
+        read = (self.stream.read_batches(pieces) if self.stream.read_batches is not None
+                else self.stream.read(pieces).batch(READ_BATCH))
+        batches = shuffled_windows(read, windows, window_seeds).rebatch(sizes)
         # scaled a batch at a time: one cast per batch instead of one per example
-        batches = self._scaled(batches, ("x", "y"))
-        if self.workers > 1:  # a share that runs out first goes on with empty batches (class docstring)
-            empty = {key: tf.zeros([0, *spec.shape[1:]], spec.dtype) for key, spec in batches.element_spec.items()}
-            batches = batches.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
-            batches = batches.take(self.steps_per_epoch(epoch, batch_size))
-        batches = batches.skip(skip_batches).prefetch(prefetch_depth(batches.element_spec, local))
-        return batches.with_options(warm_start())
+        batches = self._scaled(batches, ("x", "y")).skip(skip_batches)
+        return batches.prefetch(prefetch_depth(batches.element_spec, local)).with_options(warm_start())
+
+    def span_end(self, first_epoch: int, last_epoch: int, batch_size: int) -> int:
+        """The last epoch of the span of epochs from ``first_epoch`` that one pipeline reads: as many
+        as keep its pieces, windows and batches within :data:`SPAN_ENTRIES`, at least one."""
+        per_epoch = (len(self.pieces) + len(cut(len(self), self.window()))
+                     + self.steps_per_epoch(first_epoch, batch_size) + self.workers)
+        return min(last_epoch, first_epoch + max(1, SPAN_ENTRIES // per_epoch) - 1)
 
     def window(self) -> int:
-        """Examples per shuffled window of a stream read in batches: as many as the shuffle buffer
-        would hold, within ``WINDOW_BYTES``."""
-        return min(SHUFFLE_BUFFER, max(1, WINDOW_BYTES // self.stream.raw_example_bytes()))
+        """Examples per shuffled window: :data:`WINDOW_EXAMPLES`, within :data:`WINDOW_BYTES`."""
+        return min(WINDOW_EXAMPLES, max(1, WINDOW_BYTES // self.stream.raw_example_bytes()))
 
     def head(self, n: int) -> ArrayData:
         """The first ``n`` examples (in piece order) in memory."""
@@ -202,19 +222,26 @@ class StreamedSplit:
                          list(self.stream.factor_names), class_names=list(self.stream.class_names))
 
 
-def shuffled_windows(batches: tf.data.Dataset, window: int, seed: int) -> tf.data.Dataset:
-    """``batches`` (of any sizes) regrouped into windows of ``window`` examples, each window's
-    examples in a random order drawn from (``seed``, the window's index): a uniform permutation per
-    window, copied in one gather rather than passed through a shuffle buffer one example at a time."""
+def cut(examples: int, size: int) -> list[int]:
+    """``examples`` cut into parts of ``size`` (the last one smaller); none for no examples."""
+    full, rest = divmod(examples, size) if size else (0, 0)
+    return [size] * full + ([rest] if rest else [])
+
+
+def shuffled_windows(batches: tf.data.Dataset, windows: list[int], seeds: list[tuple[int, int]]) -> tf.data.Dataset:
+    """``batches`` (of any sizes) regrouped into windows of ``windows[i]`` examples, window ``i``'s
+    examples in a random order drawn from ``seeds[i]``: a uniform permutation per window, copied in
+    one gather rather than passed through a shuffle buffer one example at a time."""
+    window_seeds = tf.constant(seeds if seeds else np.zeros((0, 2)), tf.int64)
 
     def permuted(index: tf.Tensor, examples: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         count = tf.shape(examples["x"])[0]
-        keys = tf.random.stateless_uniform([count], tf.stack([tf.constant(seed, tf.int64), index]))
+        keys = tf.random.stateless_uniform([count], window_seeds[index])
         order = tf.argsort(keys)
         return {key: tf.gather(value, order) for key, value in examples.items()}
 
-    return batches.rebatch(window).enumerate().map(permuted, num_parallel_calls=tf.data.AUTOTUNE,
-                                                   deterministic=True)
+    regrouped = batches.rebatch(windows) if windows else batches.take(0)
+    return regrouped.enumerate().map(permuted, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def first_examples(split: ArrayData | StreamedSplit, n: int) -> ArrayData:

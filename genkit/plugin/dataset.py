@@ -56,10 +56,11 @@ class Stream:
     ``[F]``, when ``factor_names`` names known generative factors), decoding in parallel where it can.
     ``sizes`` are the example counts of the pieces, so steps per epoch are known up front.
 
-    A stream that reads many examples at once (rows of an array, records parsed together) also gives
+    genkit shuffles and batches a training epoch a window of examples at a time. A stream that
+    reads many examples at once (rows of an array, records parsed together) also gives
     ``read_batches``: the same examples in the same order as batches of any sizes (a leading
-    dimension on every key). genkit then shuffles and batches a training epoch a window of examples
-    at a time, with no per-example step in the pipeline (:func:`one_at_a_time` makes ``read`` from it).
+    dimension on every key), so that no step of the pipeline handles single examples
+    (:func:`one_at_a_time` makes ``read`` from it).
     """
 
     example_shape: tuple[int, ...]
