@@ -15,7 +15,9 @@ user's run), interleaved across rows so that load from other processes falls on 
 rate is the median of its epochs' examples/s as ``metrics.csv`` reports them (the first epoch of
 every call included), and also the median over calls of examples trained per second of the call's
 wall time (which counts the work between epochs too); each streamed row is given as a fraction of
-the in-memory row of its model (the target is 90%).
+the in-memory row of its model (the target is 90%), also as the median over rounds of the ratio
+between the row's call and the in-memory row's call of the same round (which cancels a machine
+whose speed drifts between rounds).
 
 ``decode``: a folder of 64 x 64 RGB PNG files (``colour_shapes``) read through ``image_folder``'s
 own pipeline (read, decode, batch), in images/s after a warm-up pass, against the training rate
@@ -90,7 +92,7 @@ def throughput(args: argparse.Namespace, workdir: Path) -> list[str]:
     register_conv_networks()
     npz, name = mnist_file(workdir)
     lines = [f"data: {name}", "", "| model | input path | examples/s (median epoch) | min-max | vs in memory "
-             "| by wall time | vs in memory |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| paired by round | by wall time | vs in memory |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     runners: dict[tuple[str, str], Callable[[], tuple[list[float], float]]] = {}
     for arch, limit in (("mlp", None), ("conv", args.conv_examples)):
         for row, data in sources(npz, workdir, limit).items():
@@ -103,18 +105,24 @@ def throughput(args: argparse.Namespace, workdir: Path) -> list[str]:
     walls: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
     for run in runners.values():  # warm-up: tracing, first reads
         run()
+    calls: dict[tuple[str, str], list[float]] = {key: [] for key in runners}  # each call's median epoch
     for _ in range(args.rounds):
         for key, run in runners.items():
             epoch_rates, wall_rate = run()
             rates[key] += epoch_rates
             walls[key].append(wall_rate)
+            calls[key].append(statistics.median(epoch_rates))
     for (arch, row), values in rates.items():
-        base = statistics.median(rates[(arch, "in memory (npz)")])
-        wall, wall_base = statistics.median(walls[(arch, row)]), statistics.median(walls[(arch, "in memory (npz)")])
+        memory = (arch, "in memory (npz)")
+        base = statistics.median(rates[memory])
+        wall, wall_base = statistics.median(walls[(arch, row)]), statistics.median(walls[memory])
+        pairs = zip(calls[(arch, row)], calls[memory], strict=True)
+        paired = statistics.median(mine / theirs for mine, theirs in pairs)
         median = statistics.median(values)
         label = "MLP VAE 784-512-256-20" if arch == "mlp" else f"conv VAE ({args.conv_examples:,} images)"
         lines.append(f"| {label} | {row} | {median:,.0f} | {min(values):,.0f}-{max(values):,.0f} "
-                     f"| {100 * median / base:.0f}% | {wall:,.0f} | {100 * wall / wall_base:.0f}% |")
+                     f"| {100 * median / base:.0f}% | {100 * paired:.0f}% | {wall:,.0f} "
+                     f"| {100 * wall / wall_base:.0f}% |")
     return lines
 
 
