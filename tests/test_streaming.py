@@ -79,6 +79,17 @@ def test_a_stream_read_in_batches_is_mixed_a_window_at_a_time(npy_files, monkeyp
         [batch["x"].numpy() for batch in split.stream.read(list(split.stream.pieces)).batch(7)]))
 
 
+def test_pieces_of_one_example_are_read_in_the_epochs_seeded_order_without_windows(npy_files):
+    # image files are pieces of one example: their seeded order is a uniform permutation already, and
+    # mixing windows of them would only hold two more windows of images in memory
+    split = prepare_data(genkit.load_spec(npy_spec(npy_files, True, chunk=1))).train
+    images = np.load(npy_files / "x.npy").astype(np.float32) / 255.0
+    for epoch in (1, 2):
+        order = [split.pieces[i] for i in split.deal(epoch)[0]]
+        read = np.concatenate(arrays(split.epoch(epoch, 32)))
+        assert np.array_equal(read, images[order])
+
+
 def prefetch_depths(dataset: tf.data.Dataset) -> list[int]:
     """The buffer sizes of the prefetch stages of a tf.data pipeline, read from its graph."""
     graph = tf.compat.v1.GraphDef.FromString(tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor).numpy())

@@ -198,7 +198,9 @@ class StreamedSplit:
             sizes += epoch_batches + [0] * (self.steps_per_epoch(epoch, batch_size) - len(epoch_batches))
         read = (self.stream.read_batches(pieces) if self.stream.read_batches is not None
                 else self.stream.read(pieces).batch(READ_BATCH))
-        batches = shuffled_windows(read, windows, window_seeds).rebatch(sizes)
+        if max(self.sizes) > 1:  # pieces of one example each (image files) are in a uniform random order already
+            read = shuffled_windows(read, windows, window_seeds)
+        batches = read.rebatch(sizes)
         # scaled a batch at a time: one cast per batch instead of one per example
         batches = self._scaled(batches, ("x", "y")).skip(skip_batches)
         return batches.prefetch(prefetch_depth(batches.element_spec, local)).with_options(warm_start())
