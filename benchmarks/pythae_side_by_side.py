@@ -44,8 +44,6 @@ import argparse
 import copy
 import math
 import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -59,7 +57,8 @@ from typing import Any
 
 import numpy as np
 from iwae_mnist import find_mnist
-from throughput import BATCH, HIDDEN, LATENT, _version, torch_networks
+from machine import Header
+from throughput import BATCH, HIDDEN, LATENT, torch_networks
 
 LEARNING_RATE = 1e-3
 DISCRIMINATOR_LEARNING_RATE = 1e-4
@@ -605,24 +604,6 @@ def run_in_process(function: Callable[..., Any], *arguments: Any) -> Any:
         return pool.submit(function, *arguments).result()
 
 
-def machine_line(load_before: float) -> str:
-    """CPU model, cores and load averages (before the run, and now)."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), cpu)
-    return (f"machine: {cpu}, {os.cpu_count()} cores; load average {load_before:.2f} before the run, "
-            f"{os.getloadavg()[0]:.2f} after")
-
-
-def versions_line() -> str:
-    """The versions of Python and of every library either toolkit runs on."""
-    names = ("tf-genkit", "tensorflow", "keras", "tensorflow-probability", "torch", "pythae", "numpy")
-    return "versions: " + ", ".join([f"python {platform.python_version()}"]
-                                    + [f"{name} {_version(name)}" for name in names if _version(name)])
-
-
 def _number(value: float | None, digits: int) -> str:
     """A table cell: the value with thousands separators, or ``-`` where it does not apply."""
     return "-" if value is None else f"{value:,.{digits}f}"
@@ -671,7 +652,7 @@ def main() -> None:
     args.data = args.data or find_mnist()
     if not args.data.is_file():
         parser.error(f"{args.data} not found: pass --data PATH/mnist.npz")
-    load_before, started = os.getloadavg()[0], time.perf_counter()
+    header = Header()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         settings = Settings(models=args.models.split(","), epochs=args.epochs, train_examples=args.train_examples,
@@ -682,14 +663,14 @@ def main() -> None:
                    "pythae": run_in_process(pythae_worker, settings)}
         for (toolkit, name), fid in run_in_process(fid_worker, settings, list(results)).items():
             results[toolkit][name].fid = fid
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(machine_line(load_before))
-    print(versions_line())
+    command, machine, wall_time = header.lines()
+    print(command)
+    print(machine)
     print(f"data: {args.data.name}, binarized once (seed {args.seed}); {args.train_examples:,} training images; "
           f"epochs {args.epochs}, batch {BATCH}, "
           f"Adam {LEARNING_RATE}; log p(x) with k={args.k} and MSE on {args.test_examples} test images; FID of "
           f"{args.fid_samples} samples")
-    print(f"wall time: {time.perf_counter() - started:.0f} s")
+    print(wall_time)
     print()
     print(table(results))
 
