@@ -194,24 +194,28 @@ class DIPVAE(Divergence):
 
 
 class CapacityKL(Divergence):
-    """Capacity-controlled beta-VAE (Burgess et al. 2018): ``gamma * |KL - C|`` with the batch-mean
-    KL and a capacity C that grows linearly from 0 to ``capacity`` nats over ``steps`` training
-    steps, so the code is allowed to carry more information as training goes on.
+    """Capacity-controlled beta-VAE (Burgess et al. 2018): ``gamma * |KL - C|`` with a capacity C
+    that grows linearly from 0 to ``capacity`` nats over ``steps`` training steps, so the code is
+    allowed to carry more information as training goes on.
 
-    The term is a batch-level quantity, added equally to every example; ``capacity_now`` (C at this
-    step) and ``kl`` are reported.
+    ``reduce: batch`` (as disentanglement_lib's annealed VAE) holds the batch-mean KL at C: a
+    batch-level term added equally to every example, so single examples may carry more or less.
+    ``reduce: example`` (the paper's formula per x, and Pythae's ``DisentangledBetaVAE``) holds each
+    example's KL at C. ``capacity_now`` (C at this step) and ``kl`` are reported.
 
     Args:
         capacity: the final capacity C in nats (the paper: 25 for dSprites).
         steps: training steps over which C grows from 0 to ``capacity``.
         gamma: weight of the penalty (the paper: 1000).
+        reduce: whose KL is held at C: the batch mean's or every example's.
     """
 
-    def __init__(self, latent_dim: int, capacity: float = 25.0, steps: int = 100_000, gamma: float = 1000.0):
+    def __init__(self, latent_dim: int, capacity: float = 25.0, steps: int = 100_000, gamma: float = 1000.0,
+                 reduce: Literal["batch", "example"] = "batch"):
         super().__init__(latent_dim)
         if capacity < 0 or steps < 1 or gamma < 0:
             raise ValueError(f"capacity and gamma must be >= 0 and steps >= 1, got {capacity}, {steps}, {gamma}")
-        self.capacity, self.steps, self.gamma = capacity, steps, gamma
+        self.capacity, self.steps, self.gamma, self.reduce = capacity, steps, gamma, reduce
         self._current_step: Callable[[], tf.Tensor] = lambda: tf.constant(0, tf.int64)
 
     def attach(self, model: ModelSurface) -> None:
@@ -226,6 +230,8 @@ class CapacityKL(Divergence):
         capacity = self.capacity_at(self._current_step())
         self.log_metric("capacity_now", capacity)
         self.log_metric("kl", kl)
+        if self.reduce == "example":
+            return self.gamma * tf.abs(kl - capacity)
         return self.gamma * tf.abs(tf.reduce_mean(kl) - capacity) * tf.ones_like(kl)
 
 

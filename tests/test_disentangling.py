@@ -99,6 +99,20 @@ def test_capacity_grows_linearly_then_holds():
     np.testing.assert_allclose(divergence.per_example(q, PRIOR, q.mean(), None).numpy(), 2.0 * abs(kl - 0.0))
 
 
+def test_capacity_holds_the_batch_mean_or_every_examples_kl_at_c():
+    # two examples with KLs on either side of C = 5: the batch mean sits at C, the examples do not
+    q = posteriors(np.array([[0.5, 0.0], [4.0, 0.0]]))
+    kl = tfd.kl_divergence(q, PRIOR).numpy()
+    batch, example = (CapacityKL(2, capacity=float(kl.mean()), steps=1, gamma=2.0, reduce=reduce)
+                      for reduce in ("batch", "example"))
+    for divergence in (batch, example):
+        divergence.attach(type("Surface", (), {"step": tf.constant(1, tf.int64)})())  # C reached
+    np.testing.assert_allclose(batch.per_example(q, PRIOR, q.mean(), None).numpy(), [0.0, 0.0], atol=1e-5)
+    np.testing.assert_allclose(example.per_example(q, PRIOR, q.mean(), None).numpy(),
+                               2.0 * np.abs(kl - kl.mean()), rtol=1e-5)
+    assert kl[1] - kl[0] > 5.0  # the examples' KLs differ by more than a rounding error
+
+
 def test_info_vae_is_its_weighted_kl_and_mmd():
     q = posteriors(np.random.default_rng(3).normal(size=(32, 2)))
     z = q.sample(seed=[2, 2])
