@@ -67,10 +67,10 @@ def prefetch_depth(element_spec: dict[str, tf.TensorSpec], batch_size: int) -> i
 
 
 def warm_start() -> tf.data.Options:
-    """Options that start an iterator's reading when it is made, not at its first batch: an epoch's
-    input is made while the epoch before it trains (:mod:`genkit.training.epoch_inputs`), so its first
-    batches are then ready when it begins instead of 15-60 ms after (MNIST, 2 CPU cores). What is made
-    ahead is bounded like any prefetch: one shuffle window and :data:`PREFETCH_BYTES` of batches."""
+    """Options that start an iterator's reading when it is made, not at its first batch: a span of
+    epochs made ahead while the one before it trains (:mod:`genkit.training.epoch_inputs`) then has
+    its first batches ready when it begins instead of 15-60 ms after (MNIST, 2 CPU cores). What is
+    read ahead is bounded like any prefetch: a shuffle window and :data:`PREFETCH_BYTES` of batches."""
     options = tf.data.Options()
     options.experimental_warm_start = True
     return options
@@ -155,8 +155,12 @@ class StreamedSplit:
         """Training steps of an epoch: the same on every worker (the longest share's local batches)."""
         if self.workers == 1:
             return -(-len(self) // batch_size)
+        return self._steps(self.deal(epoch), batch_size)
+
+    def _steps(self, shares: list[list[int]], batch_size: int) -> int:
+        """Training steps of an epoch dealt as ``shares``: the longest share's local batches."""
         return max(-(-sum(self.sizes[i] for i in share) // self.local_batch_size(batch_size, worker))
-                   for worker, share in enumerate(self.deal(epoch)))
+                   for worker, share in enumerate(shares))
 
     def _scaled(self, examples: tf.data.Dataset, keys: tuple[str, ...] | None = None) -> tf.data.Dataset:
         """``x`` as float32 in [0, 1] for uint8 data (of examples or of batches); only ``keys`` if given."""
@@ -183,24 +187,26 @@ class StreamedSplit:
         epoch's batches of ``batch_size`` on one worker, of its local share of them under
         ``multi_worker`` (see the class docstring), then the next epoch's."""
         local, window = self.local_batch_size(batch_size), self.window()
+        # pieces of one example each (image files) are in a uniform random order already: no windows
+        mixed = max(self.sizes) > 1
         pieces: list[Any] = []
         windows: list[int] = []  # examples per window, every epoch's in turn
         window_seeds: list[tuple[int, int]] = []  # (seed of the window's epoch, window's index in it)
         sizes: list[int] = []  # examples per batch: every epoch's batches, then its empty ones (class docstring)
         for epoch in range(first_epoch, last_epoch + 1):
-            share = self.deal(epoch)[self.worker]
+            shares = self.deal(epoch)
+            share = shares[self.worker]
             examples = sum(self.sizes[i] for i in share)
             pieces += [self.pieces[i] for i in share]
-            epoch_windows, epoch_seed = cut(examples, window), self.seed * 100_003 + epoch + 1_000_003 * self.worker
-            windows += epoch_windows
-            window_seeds += [(epoch_seed, i) for i in range(len(epoch_windows))]
+            if mixed:
+                epoch_windows, epoch_seed = cut(examples, window), self.seed * 100_003 + epoch + 1_000_003 * self.worker
+                windows += epoch_windows
+                window_seeds += [(epoch_seed, i) for i in range(len(epoch_windows))]
             epoch_batches = cut(examples, local)
-            sizes += epoch_batches + [0] * (self.steps_per_epoch(epoch, batch_size) - len(epoch_batches))
+            sizes += epoch_batches + [0] * (self._steps(shares, batch_size) - len(epoch_batches))
         read = (self.stream.read_batches(pieces) if self.stream.read_batches is not None
                 else self.stream.read(pieces).batch(READ_BATCH))
-        if max(self.sizes) > 1:  # pieces of one example each (image files) are in a uniform random order already
-            read = shuffled_windows(read, windows, window_seeds)
-        batches = read.rebatch(sizes)
+        batches = (shuffled_windows(read, windows, window_seeds) if mixed else read).rebatch(sizes)
         # scaled a batch at a time: one cast per batch instead of one per example
         batches = self._scaled(batches, ("x", "y")).skip(skip_batches)
         return batches.prefetch(prefetch_depth(batches.element_spec, local)).with_options(warm_start())
@@ -208,7 +214,7 @@ class StreamedSplit:
     def span_end(self, first_epoch: int, last_epoch: int, batch_size: int) -> int:
         """The last epoch of the span of epochs from ``first_epoch`` that one pipeline reads: as many
         as keep its pieces, windows and batches within :data:`SPAN_ENTRIES`, at least one."""
-        per_epoch = (len(self.pieces) + len(cut(len(self), self.window()))
+        per_epoch = (len(self.pieces) + -(-len(self) // self.window())
                      + self.steps_per_epoch(first_epoch, batch_size) + self.workers)
         return min(last_epoch, first_epoch + max(1, SPAN_ENTRIES // per_epoch) - 1)
 
