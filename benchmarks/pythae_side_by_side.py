@@ -66,6 +66,8 @@ DISCRIMINATOR_LEARNING_RATE = 1e-4
 MMD_SCALES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
 #: The VQ-VAE's code grid (H, W, D): H * W * D = LATENT numbers, as the other models' codes.
 VQ_GRID = (2, 2, 5)
+#: Steps of the planar and radial flows (shared by all x, as Pythae's VAE_LinNF has them).
+FLOW_STEPS = 4
 #: Gaussian likelihood scale whose negative log-density is the summed squared error (+ a constant).
 MSE_SCALE = math.sqrt(0.5)
 #: (example, importance sample) pairs one pass of the torch estimator decodes.
@@ -80,11 +82,13 @@ class Row:
 
     ``genkit`` holds spec entries over the shared base spec; ``pythae`` names the Pythae model
     class and ``config`` its configuration besides the shapes and the loss. ``posterior`` says how
-    Pythae's encoder output is read (``gaussian``, ``iaf``, ``vmf``, ``vamp``, ``deterministic``,
-    ``vq``); ``sampler`` what samples' codes come from in both (``prior`` or a fitted ``gmm``,
+    Pythae's encoder output is read (``gaussian``, ``iaf``, ``linear_flow``, ``vmf``, ``vamp``,
+    ``deterministic``, ``vq``); ``sampler`` what samples' codes come from in both (``prior`` or a fitted ``gmm``,
     ``two_stage``, ``maf``, ``codes``); ``base`` names the row whose trained model a sampler row
     reuses; ``warmup`` rows grow their capacity over :attr:`Settings.warmup_epochs` in both.
-    ``notes`` say where the two still differ.
+    A row whose decoder is not trained as a likelihood (``trains_likelihood`` false: VAE-GAN's
+    matches discriminator features) has its log p(x) measured all the same but printed in the notes,
+    not in the table's comparison. ``notes`` say where the two still differ.
     """
 
     name: str
@@ -98,12 +102,13 @@ class Row:
     sampler: str = "prior"
     base: str | None = None
     warmup: bool = False
+    trains_likelihood: bool = True
     notes: str = ""
 
     @property
     def density(self) -> bool:
         """Whether the model has a posterior and a prior density (a test log-likelihood)."""
-        return self.posterior in ("gaussian", "iaf", "vmf", "vamp")
+        return self.posterior in ("gaussian", "iaf", "linear_flow", "vmf", "vamp")
 
 
 def _gaussian_mse(**entries: Any) -> dict[str, Any]:
@@ -163,6 +168,38 @@ ROWS: list[Row] = [
         "VAMP", {"number_components": 50},
         posterior="vamp", notes="pseudo-inputs: genkit learns them in [0, 1] directly, Pythae through a linear "
                                 "layer and a hard tanh"),
+    Row("planar_vae", "VAE with planar flows (4 steps shared by all x)",
+        {"model": "planar_vae", "posterior": {"type": "planar_flow", "layers": FLOW_STEPS, "amortized": False},
+         "divergence": {"type": "mc_kl", "samples": 1}},
+        "VAE_LinNF", {"flows": ["Planar"] * FLOW_STEPS}, posterior="linear_flow",
+        notes="genkit keeps each step invertible (u adjusted so that w.u >= -1, Rezende and Mohamed), Pythae "
+              "leaves u free and floors |det| at 1e-4"),
+    Row("radial_vae", "VAE with radial flows (4 steps shared by all x)",
+        {"model": "radial_vae", "posterior": {"type": "radial_flow", "layers": FLOW_STEPS, "amortized": False},
+         "divergence": {"type": "mc_kl", "samples": 1}},
+        "VAE_LinNF", {"flows": ["Radial"] * FLOW_STEPS}, posterior="linear_flow"),
+    Row("aae", "AAE (fooling loss x 0.5 with the reconstruction)",
+        {"model": "aae",
+         "divergence": {"type": "adversarial", "hidden": [256], "generator": "main", "beta": 0.5,
+                        "discriminator_optimizer": {"type": "adam", "learning_rate": DISCRIMINATOR_LEARNING_RATE}}},
+        "Adversarial_AE", {"adversarial_loss_scale": 0.5, "deterministic_posterior": True}, trainer="adversarial",
+        posterior="deterministic",
+        notes="Pythae's own discriminator (latent-256-1, ReLU) in both; deterministic codes, as Makhzani et al. "
+              "and genkit's preset (Pythae's default q is a Gaussian); genkit's discriminator step sees the codes "
+              "after the autoencoder's step, Pythae's those before it"),
+    Row("vae_gan", "VAE-GAN (MLP discriminator, features of its hidden layer, gamma 0.5)",
+        {"model": "vae_gan",
+         "objective": {"type": "vae_gan", "discriminator": "mlp", "hidden": [256], "activation": "relu",
+                       "feature_layer": 0, "feature_weight": 0.5, "adversarial_weight": 0.5,
+                       "discriminator_optimizer": {"type": "adam", "learning_rate": DISCRIMINATOR_LEARNING_RATE}}},
+        "VAEGAN", {"adversarial_loss_scale": 0.5, "reconstruction_layer": 1}, trainer="coupled_adversarial",
+        trains_likelihood=False,
+        notes="Pythae's default discriminator (784-256-1, ReLU) in both. genkit follows Larsen et al. "
+              "(reconstructions are fakes too; the decoder's adversarial loss non-saturating); in Pythae the "
+              "discriminator sees only prior samples as fakes, the decoder maximises the discriminator's loss, "
+              "the two skip updates outside an equilibrium band (0.68 +- 0.4), and the trainer zeroes each "
+              "optimizer only before its own loss's backward pass, so the encoder's step also carries the "
+              "decoder loss's gradient and the decoder's the discriminator loss's"),
     Row("rae_l2", "RAE-L2 + GMM (10)",
         _gaussian_mse(model="rae", objective={"type": "rae", "code_weight": 1e-4, "decoder_weight": 5e-8,
                                               "regularizer": "l2"},
@@ -376,8 +413,8 @@ def pythae_model(row: Row, settings: Settings) -> Any:
                 return ModelOutput(embedding=h[:, :LATENT], log_concentration=h[:, LATENT:])
             if row.posterior == "vq":  # Pythae reads grids as [B, D, H, W]
                 return ModelOutput(embedding=h.reshape(-1, VQ_GRID[2], VQ_GRID[0], VQ_GRID[1]))
-            if row.posterior == "deterministic":
-                return ModelOutput(embedding=h)
+            if row.posterior == "deterministic":  # a zero log-variance, which Pythae's AAE multiplies by 0
+                return ModelOutput(embedding=h, log_covariance=torch.zeros_like(h))
             loc, log_var = h.chunk(2, dim=-1)
             return ModelOutput(embedding=loc, log_covariance=log_var)
 
@@ -406,7 +443,8 @@ def pythae_model(row: Row, settings: Settings) -> Any:
 
 
 def pythae_trainer(row: Row, model: Any, x: Any, settings: Settings) -> Any:
-    """Pythae's trainer for the row (its base, coupled-optimizer or adversarial trainer), prepared."""
+    """Pythae's trainer for the row (its base, coupled-optimizer, adversarial or coupled adversarial
+    trainer), prepared."""
     import torch
     from pythae.data.datasets import BaseDataset
     from pythae.trainers import (
@@ -414,6 +452,8 @@ def pythae_trainer(row: Row, model: Any, x: Any, settings: Settings) -> Any:
         AdversarialTrainerConfig,
         BaseTrainer,
         BaseTrainerConfig,
+        CoupledOptimizerAdversarialTrainer,
+        CoupledOptimizerAdversarialTrainerConfig,
         CoupledOptimizerTrainer,
         CoupledOptimizerTrainerConfig,
     )
@@ -424,6 +464,10 @@ def pythae_trainer(row: Row, model: Any, x: Any, settings: Settings) -> Any:
         trainer_class, config = CoupledOptimizerTrainer, CoupledOptimizerTrainerConfig(
             **common, encoder_learning_rate=LEARNING_RATE, decoder_learning_rate=LEARNING_RATE,
             decoder_optimizer_params={"weight_decay": row.config["reg_weight"]} if row.pythae == "RAE_L2" else None)
+    elif row.trainer == "coupled_adversarial":
+        trainer_class, config = CoupledOptimizerAdversarialTrainer, CoupledOptimizerAdversarialTrainerConfig(
+            **common, encoder_learning_rate=LEARNING_RATE, decoder_learning_rate=LEARNING_RATE,
+            discriminator_learning_rate=DISCRIMINATOR_LEARNING_RATE)
     elif row.trainer == "adversarial":
         trainer_class, config = AdversarialTrainer, AdversarialTrainerConfig(
             **common, autoencoder_learning_rate=LEARNING_RATE, discriminator_learning_rate=DISCRIMINATOR_LEARNING_RATE)
@@ -495,6 +539,10 @@ def pythae_log_weights(model: Any, row: Row, x: Any, samples: int) -> Any:
         if row.posterior == "iaf":
             flow = model.iaf_flow.inverse(z.reshape(-1, LATENT))
             z, log_q = flow.out.reshape(z.shape), log_q - flow.log_abs_det_jac.reshape(log_q.shape)
+        if row.posterior == "linear_flow":
+            for step in model.net:
+                flow = step(z.reshape(-1, LATENT))
+                z, log_q = flow.out.reshape(z.shape), log_q - flow.log_abs_det_jac.reshape(log_q.shape)
         if row.posterior == "vamp":
             pseudo = model.pseudo_inputs(model.idle_input).reshape((-1, *model.model_config.input_dim))
             components = model.encoder(pseudo)
@@ -537,6 +585,9 @@ def pythae_reconstruction(model: Any, row: Row, x: Any) -> Any:
             z = z / z.norm(dim=-1, keepdim=True)
         elif row.posterior == "iaf":
             z = model.iaf_flow.inverse(z).out
+        elif row.posterior == "linear_flow":
+            for step in model.net:
+                z = step(z).out
         elif row.posterior == "vq":
             z = model.quantizer(z.permute(0, 2, 3, 1)).quantized_vector
         return model.decoder(z).reconstruction
@@ -618,19 +669,23 @@ def table(results: dict[str, dict[str, Result]]) -> str:
     notes = []
     for name in results["genkit"]:
         row, ours, theirs = BY_NAME[name], results["genkit"][name], results["pythae"][name]
-        gap = (None if ours.log_likelihood is None or theirs.log_likelihood is None
-               else ours.log_likelihood - theirs.log_likelihood)
+        compared = (ours.log_likelihood, theirs.log_likelihood) if row.trains_likelihood else (None, None)
+        gap = None if None in compared else compared[0] - compared[1]
         lines.append(
-            f"| {row.title} | {_number(ours.log_likelihood, 2)} | {_number(theirs.log_likelihood, 2)} "
+            f"| {row.title} | {_number(compared[0], 2)} | {_number(compared[1], 2)} "
             f"| {_number(gap, 2)} | {_number(ours.reconstruction_mse, 4)} | {_number(theirs.reconstruction_mse, 4)} "
             f"| {_number(ours.fid, 2)} | {_number(theirs.fid, 2)} | {_number(ours.examples_per_second, 0)} "
             f"| {_number(theirs.examples_per_second, 0)} |")
+        said = [row.notes] if row.notes else []
+        if not row.trains_likelihood:
+            said.append(f"log p(x) reading the decoder as Bernoulli, which neither trains it as: genkit "
+                        f"{_number(ours.log_likelihood, 2)}, Pythae {_number(theirs.log_likelihood, 2)}")
         if row.base is not None:
             notes.append(f"- {row.title}: the `{row.base}` row's model; sampler fitted in "
                          f"{_number(ours.sampler_seconds, 1)} s (genkit), {_number(theirs.sampler_seconds, 1)} s "
-                         f"(Pythae){'; ' + row.notes if row.notes else ''}")
-        elif row.notes:
-            notes.append(f"- {row.title}: {row.notes}")
+                         f"(Pythae){''.join('; ' + text for text in said)}")
+        elif said:
+            notes.append(f"- {row.title}: {'; '.join(said)}")
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

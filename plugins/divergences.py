@@ -283,6 +283,12 @@ class Adversarial(Weighted):
     the main phase is pure reconstruction and ``beta``/warm-up act on the generator loss; the two
     losses are reported as ``discriminator_loss`` and ``generator_loss``. Needs only ``prior.sample()``.
 
+    With ``generator: main`` there is no generator phase: each example's fooling loss (its code
+    labelled real) is the main phase's divergence term instead, added to the reconstruction with
+    weight ``beta`` and trained by the main optimizer with the encoder and decoder, as Pythae's
+    Adversarial_AE does. The separate phase (Makhzani et al.'s) gives the fooling loss its own
+    optimizer, whose step size does not shrink when the loss is small beside the reconstruction.
+
     Args:
         hidden: hidden widths of the discriminator MLP.
         activation: any Keras activation of its hidden layers.
@@ -290,6 +296,7 @@ class Adversarial(Weighted):
         generator_optimizer: optimizer of the generator phase (default: the spec's train.optimizer).
         beta: weight of the generator loss.
         warmup: optional warm-up of that weight (see ``kl``).
+        generator: ``phase`` (the generator phase above) or ``main`` (the fooling loss in the main phase).
     """
 
     sample_only_prior_ok = True
@@ -303,8 +310,10 @@ class Adversarial(Weighted):
         generator_optimizer: OptimizerSpec | None = None,
         beta: float = 1.0,
         warmup: Warmup | None = None,
+        generator: Literal["phase", "main"] = "phase",
     ):
         super().__init__(latent_dim, beta, warmup)
+        self.generator = generator
         self.optimizer_specs = {
             name: None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
             for name, spec in (("discriminator", discriminator_optimizer), ("generator", generator_optimizer))
@@ -312,7 +321,10 @@ class Adversarial(Weighted):
         self.discriminator = mlp_discriminator(latent_dim + self.label_width, hidden, activation)
 
     def per_example(self, q, prior, z, seed):
-        return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
+        if self.generator == "phase":
+            return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
+        logits = self._logits(z, {})  # only the plain variant has generator: main (no labels needed)
+        return tf.cast(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits), z.dtype)
 
     def _codes(self, model: ModelSurface, batch: dict[str, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
         """z ~ q(z|x) for the batch, preprocessed the way the main phase does it."""
@@ -347,7 +359,7 @@ class Adversarial(Weighted):
             discriminator_optimizer=self.optimizer_specs["discriminator"],
             generator_optimizer=self.optimizer_specs["generator"],
         )
-        return game.phases()
+        return game.phases() if self.generator == "phase" else game.phases()[:1]
 
 
 class SupervisedAdversarial(Adversarial):

@@ -3,13 +3,16 @@ flows (Rezende and Mohamed 2015).
 
 Each refines a diagonal Gaussian ``eps ~ N(mu(x), sigma(x)^2)`` by a stack of invertible steps,
 ``z = f_T(... f_1(eps))``, so ``log q(z|x) = log N(eps) - sum_t log |det df_t/d(input)|``. The
-steps depend on x (amortized): the encoder produces their parameters (planar, radial) or a context
-vector their network reads (IAF). None has a closed-form KL to a prior: train with ``mc_kl``.
+steps depend on x (amortized) by default: the encoder produces their parameters (planar, radial) or
+a context vector their network reads (IAF). Planar and radial steps can instead be shared by all x
+(``amortized: false``: the steps' parameters are the posterior's own weights, as Pythae's
+VAE_LinNF has them). None has a closed-form KL to a prior: train with ``mc_kl``.
 ``point()`` is the flow applied to the base mean.
 """
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 from genkit_plugins.made import MaskedMLP, reversing_chain, shift_and_log_scale
@@ -143,16 +146,20 @@ class RadialStep(tfb.Bijector):
         return -self._forward_log_det_jacobian(self._inverse(y))
 
 
-class _AmortizedFlow(Posterior):
-    """A diagonal Gaussian refined by ``layers`` steps whose parameters the encoder produces for
-    each x, after the ``2 * latent_dim`` base parameters (``step_size`` numbers per step). The
-    subclasses' spec arguments are this ``__init__``'s."""
+class _StepFlow(Posterior):
+    """A diagonal Gaussian refined by ``layers`` steps of ``step_size`` parameters each. Amortized,
+    the encoder produces them for each x after the ``2 * latent_dim`` base parameters; otherwise
+    they are this head's weights (initialised from N(0, 0.1^2), near the identity) and the encoder
+    produces only the base's. The subclasses' spec arguments are this ``__init__``'s."""
 
-    def __init__(self, latent_dim: int, layers: int = 4, min_scale: float = 1e-5):
+    def __init__(self, latent_dim: int, layers: int = 4, amortized: bool = True, min_scale: float = 1e-5):
         super().__init__(latent_dim)
         _check_layers(layers)
         check_min_scale(min_scale)
-        self.layers, self.min_scale = layers, min_scale
+        self.layers, self.amortized, self.min_scale = layers, amortized, min_scale
+        self.shared_steps = None if amortized else self.add_weight(
+            shape=(layers * self.step_size,), initializer=keras.initializers.RandomNormal(stddev=0.1),
+            name="steps")
 
     @property
     def step_size(self) -> int:
@@ -164,11 +171,12 @@ class _AmortizedFlow(Posterior):
 
     @property
     def param_size(self) -> int:
-        return 2 * self.latent_dim + self.layers * self.step_size
+        return 2 * self.latent_dim + (self.layers * self.step_size if self.amortized else 0)
 
     def distribution(self, params):
         base = diagonal_normal(params[..., : 2 * self.latent_dim], self.min_scale)
-        steps = tf.split(params[..., 2 * self.latent_dim :], self.layers, axis=-1)
+        step_params = params[..., 2 * self.latent_dim :] if self.shared_steps is None else self.shared_steps
+        steps = tf.split(tf.cast(step_params, base.dtype), self.layers, axis=-1)
         # tfb.Chain applies its list last-first: the first step acts on the base sample
         return tfd.TransformedDistribution(base, tfb.Chain([self.step(p) for p in reversed(steps)]))
 
@@ -176,16 +184,17 @@ class _AmortizedFlow(Posterior):
         return q.bijector.forward(q.distribution.mean())
 
 
-class PlanarFlow(_AmortizedFlow):
+class PlanarFlow(_StepFlow):
     """Planar-flow posterior (Rezende and Mohamed 2015): ``layers`` steps
     ``z <- z + u tanh(w.z + b)``, each a ridge that pulls or pushes the density across a hyperplane.
 
-    The encoder gives ``2 * latent_dim + layers * (2 * latent_dim + 1)`` numbers: the base Gaussian's,
+    Amortized, the encoder gives ``2 * latent_dim + layers * (2 * latent_dim + 1)`` numbers: the base Gaussian's,
     then ``u``, ``w`` and ``b`` of each step. Sampling and the log-density of a sample are closed-form;
     the log-density of an arbitrary point inverts each step by a one-dimensional root search.
 
     Args:
         layers: number of planar steps.
+        amortized: whether the encoder gives each x its own steps (else all x share them).
         min_scale: floor on the base distribution's standard deviations.
     """
 
@@ -198,17 +207,18 @@ class PlanarFlow(_AmortizedFlow):
         return PlanarStep(u, w, b[..., 0])
 
 
-class RadialFlow(_AmortizedFlow):
+class RadialFlow(_StepFlow):
     """Radial-flow posterior (Rezende and Mohamed 2015): ``layers`` steps
     ``z <- z + beta (z - z0) / (alpha + |z - z0|)``, each contracting or expanding the density around
     a reference point ``z0``.
 
-    The encoder gives ``2 * latent_dim + layers * (latent_dim + 2)`` numbers: the base Gaussian's,
+    Amortized, the encoder gives ``2 * latent_dim + layers * (latent_dim + 2)`` numbers: the base Gaussian's,
     then ``z0``, raw ``alpha`` (``softplus``, > 0) and raw ``beta`` (``-alpha + softplus``, so each
     step is invertible) of each step. Every density evaluation is closed-form.
 
     Args:
         layers: number of radial steps.
+        amortized: whether the encoder gives each x its own steps (else all x share them).
         min_scale: floor on the base distribution's standard deviations.
     """
 

@@ -17,7 +17,8 @@ log-likelihood of the features of x under a unit Gaussian around those of x~, up
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
@@ -27,21 +28,26 @@ from genkit_plugins.data_adversarial import data_game, decoded_fakes
 from genkit import Batch, ModelSurface, Objective, OptimizerSpec, Phase, Shape, split_seed
 
 
-class ConvDiscriminator(keras.layers.Layer):
-    """An image discriminator: stride-2 convolutions (leaky ReLU), then one logit from the
-    flattened last map. ``call`` returns the flattened output of convolution ``feature_layer``
-    (Larsen et al.'s Dis_l) and the logits ``[batch]``. Weights are created at construction."""
+def _check_feature_layer(feature_layer: int, layers: int) -> int:
+    """The feature layer's index from the front (negative indices count from the last layer)."""
+    if not -layers <= feature_layer < layers:
+        raise ValueError(f"feature_layer must index one of the discriminator's {layers} layers, got {feature_layer}")
+    return feature_layer % layers
 
-    def __init__(self, data_shape: Shape, filters: list[int], feature_layer: int, **kwargs: Any):
+
+class ConvDiscriminator(keras.layers.Layer):
+    """An image discriminator: stride-2 convolutions, then one logit from the flattened last map.
+    ``call`` returns the flattened output of convolution ``feature_layer`` (Larsen et al.'s Dis_l)
+    and the logits ``[batch]``. Weights are created at construction."""
+
+    def __init__(self, data_shape: Shape, filters: list[int], feature_layer: int, activation: str, **kwargs: Any):
         super().__init__(**kwargs)
         image = (*data_shape, 1) if len(data_shape) == 2 else tuple(data_shape)
         if len(image) != 3 or not filters or any(f < 1 for f in filters):
             raise ValueError(f"the conv discriminator needs images and positive filters, got {data_shape}, {filters}")
-        if not -len(filters) <= feature_layer < len(filters):
-            raise ValueError(f"feature_layer must index one of the {len(filters)} convolutions, got {feature_layer}")
-        self.feature_layer = feature_layer % len(filters)
+        self.feature_layer = _check_feature_layer(feature_layer, len(filters))
         self.to_image = keras.layers.Reshape(image)
-        self.convolutions = [keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="leaky_relu")
+        self.convolutions = [keras.layers.Conv2D(f, 4, strides=2, padding="same", activation=activation)
                              for f in filters]
         self.flatten = keras.layers.Flatten()
         self.logit = keras.layers.Dense(1)
@@ -61,21 +67,54 @@ class ConvDiscriminator(keras.layers.Layer):
         return tf.cast(features, tf.float32), tf.cast(self.logit(self.flatten(h))[:, 0], tf.float32)
 
 
+class MLPDiscriminator(keras.layers.Layer):
+    """A discriminator on the flattened data: dense hidden layers, then one logit. ``call`` returns
+    hidden layer ``feature_layer``'s output (after its activation) and the logits ``[batch]``.
+    Weights are created at construction."""
+
+    def __init__(self, data_shape: Shape, hidden: list[int], feature_layer: int, activation: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not hidden or any(width < 1 for width in hidden):
+            raise ValueError(f"the mlp discriminator needs positive hidden widths, got {hidden}")
+        self.feature_layer = _check_feature_layer(feature_layer, len(hidden))
+        self.flatten = keras.layers.Flatten()
+        self.dense_layers = [keras.layers.Dense(width, activation=activation) for width in hidden]
+        self.logit = keras.layers.Dense(1)
+        width = math.prod(data_shape)
+        for layer, out in zip(self.dense_layers, hidden, strict=True):
+            layer.build((None, width))
+            width = out
+        self.logit.build((None, width))
+
+    def call(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        h = self.flatten(x)
+        features = h
+        for index, layer in enumerate(self.dense_layers):
+            h = layer(h)
+            if index == self.feature_layer:
+                features = h
+        return tf.cast(features, tf.float32), tf.cast(self.logit(h)[:, 0], tf.float32)
+
+
 class VAEGAN(Objective):
     """VAE-GAN (Larsen et al. 2016): the encoder minimises ``KL + L_feature``, the decoder
-    ``feature_weight * L_feature + adversarial_weight * L_fool``, a conv discriminator tells
+    ``feature_weight * L_feature + adversarial_weight * L_fool``, a discriminator tells
     training images from reconstructions and prior samples; three phases with their own optimizers
     (``main`` trains the encoder and the prior, then ``decoder``, then ``discriminator``).
 
     ``L_feature`` is half the squared distance between the discriminator's features (convolution
-    ``feature_layer``) of x and of its reconstruction, per example; the pixel likelihood trains
+    or hidden layer ``feature_layer``) of x and of its reconstruction, per example; the pixel likelihood trains
     nothing and is reported as ``reconstruction``. Reports ``feature_reconstruction``,
     ``divergence``, ``decoder_fool`` (the unweighted L_fool), ``discriminator_loss`` and
     ``discriminator_accuracy``. Needs a prior to sample and image data.
 
     Args:
-        filters: channels of the discriminator's stride-2 convolutions, first to last.
-        feature_layer: which convolution's output is the feature space (-1: the last).
+        discriminator: ``conv`` (stride-2 convolutions, ``filters``) or ``mlp`` (dense layers on the
+            flattened data, ``hidden``).
+        filters: channels of the conv discriminator's convolutions, first to last.
+        hidden: widths of the mlp discriminator's hidden layers.
+        activation: any Keras activation of the discriminator's layers.
+        feature_layer: which convolution's or hidden layer's output is the feature space (-1: the last).
         feature_weight: gamma, the weight of L_feature in the decoder's loss.
         adversarial_weight: the weight of L_fool in the decoder's loss.
         decoder_optimizer: optimizer of the decoder phase (default: the spec's train.optimizer).
@@ -85,7 +124,10 @@ class VAEGAN(Objective):
     def __init__(
         self,
         data_shape: Shape,
+        discriminator: Literal["conv", "mlp"] = "conv",
         filters: list[int] = [32, 64],  # noqa: B006 - read-only default
+        hidden: list[int] = [256],  # noqa: B006 - read-only default
+        activation: str = "leaky_relu",
         feature_layer: int = -1,
         feature_weight: float = 1.0,
         adversarial_weight: float = 1.0,
@@ -97,7 +139,10 @@ class VAEGAN(Objective):
             raise ValueError(f"feature_weight and adversarial_weight must be >= 0, got {feature_weight}, "
                              f"{adversarial_weight}")
         self.feature_weight, self.adversarial_weight = feature_weight, adversarial_weight
-        self.discriminator = ConvDiscriminator(data_shape, filters, feature_layer, name="discriminator")
+        self.discriminator = (
+            ConvDiscriminator(data_shape, filters, feature_layer, activation, name="discriminator")
+            if discriminator == "conv"
+            else MLPDiscriminator(data_shape, hidden, feature_layer, activation, name="discriminator"))
         self.optimizers = [optimizer_dict(spec) for spec in (decoder_optimizer, discriminator_optimizer)]
 
     def feature_reconstruction(self, x: tf.Tensor, reconstruction: tf.Tensor) -> tf.Tensor:

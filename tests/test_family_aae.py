@@ -16,6 +16,7 @@ from genkit.errors import GenkitError
 from genkit.runs.train import train
 from genkit.spec.resolve import load_spec
 
+SEED = tf.constant([1, 2], tf.int32)
 FAST_ADAM = {"type": "adam", "learning_rate": 1e-3}
 
 
@@ -67,6 +68,24 @@ def test_aae_runs_reconstruction_then_discriminator_then_generator_each_with_its
     assert updates["discriminator"] == discriminator
     assert not updates["main"] & discriminator and not updates["generator"] & discriminator
     assert not {v.path for v in model.decoder.trainable_variables} & updates["generator"]
+
+
+def test_aae_with_the_fooling_loss_in_the_main_phase_has_no_generator_phase(tiny_vae):
+    spec = _aae(tiny_vae, divergence={"type": "adversarial", "hidden": [16], "generator": "main", "beta": 0.5})
+    model = build(spec)
+    assert [p.name for p in model.phases()] == ["main", "discriminator"]
+    z = tf.constant(np.random.default_rng(1).normal(size=(8, model.latent_dim)), tf.float32)
+    logits = model.divergence.discriminator(z)[:, 0]
+    expected = np.log1p(np.exp(-logits.numpy()))  # -log sigmoid(logit): each code labelled real
+    np.testing.assert_allclose(model.divergence.per_example(None, None, z, SEED).numpy(), expected, rtol=1e-5)
+    batch = {"x": np.random.default_rng(0).uniform(size=(8, 12, 12, 1)).astype(np.float32)}
+    updates = dict((name, changed) for name, changed, _ in phase_updates(model, batch))
+    discriminator = {v.path for v in model.divergence.trainable_variables}
+    assert updates["discriminator"] == discriminator and not updates["main"] & discriminator
+    encoder = {v.path for v in model.encoder_variables()}
+    assert encoder <= updates["main"]  # the fooling loss and the reconstruction train the encoder together
+    history = train(spec, progress=False).history
+    assert history[-1]["divergence"] > 0 and history[-1]["loss"] < history[0]["loss"]
 
 
 def test_supervised_discriminator_sees_the_label_and_real_draws_come_from_its_component(tiny_vae):

@@ -26,8 +26,17 @@ def _iaf() -> InverseAutoregressiveFlow:
     return head
 
 
-@pytest.mark.parametrize("make", [_iaf, lambda: PlanarFlow(3, layers=3), lambda: RadialFlow(3, layers=3)],
-                         ids=["iaf", "planar", "radial"])
+def _shared(flow: type[PlanarFlow] | type[RadialFlow]) -> PlanarFlow | RadialFlow:
+    """A flow whose steps all x share, its weights moved off the near-identity start."""
+    head = flow(3, layers=3, amortized=False)
+    assert head.param_size == 6  # the encoder gives only the base Gaussian
+    head.shared_steps.assign(tf.random.stateless_normal(head.shared_steps.shape, [8, 9]))
+    return head
+
+
+@pytest.mark.parametrize("make", [_iaf, lambda: PlanarFlow(3, layers=3), lambda: RadialFlow(3, layers=3),
+                                  lambda: _shared(PlanarFlow), lambda: _shared(RadialFlow)],
+                         ids=["iaf", "planar", "radial", "shared-planar", "shared-radial"])
 def test_flow_log_density_is_the_change_of_variables(make):
     head = make()
     params = tf.constant(np.random.default_rng(0).normal(size=(5, head.param_size)), tf.float32)
@@ -74,8 +83,9 @@ def test_von_mises_fisher_kl_to_the_uniform_sphere_matches_monte_carlo(dim):
 
 
 @pytest.mark.parametrize("posterior", [{"type": "iaf", "layers": 2, "hidden": [16]}, {"type": "planar_flow"},
-                                       {"type": "radial_flow"}, {"type": "von_mises_fisher"}],
-                         ids=lambda p: p["type"])
+                                       {"type": "radial_flow"}, {"type": "planar_flow", "amortized": False},
+                                       {"type": "von_mises_fisher"}],
+                         ids=lambda p: p["type"] + ("-shared" if p.get("amortized") is False else ""))
 def test_each_posterior_trains_in_a_model(tiny_vae, posterior):
     spherical = posterior["type"] == "von_mises_fisher"
     tiny_vae.update(latent_dim=3, posterior=posterior, divergence="kl" if spherical else "mc_kl",
@@ -84,3 +94,16 @@ def test_each_posterior_trains_in_a_model(tiny_vae, posterior):
     history = train(tiny_vae, progress=False).history
     assert history[-1]["loss"] < history[0]["loss"] - 5.0, [h["loss"] for h in history]
     assert all(h["divergence"] > 0 for h in history)
+
+
+def test_shared_steps_are_the_same_for_every_x_and_train_as_weights():
+    head = _shared(PlanarFlow)
+    assert [v.name for v in head.trainable_variables] == ["steps"]
+    params = tf.constant(np.random.default_rng(2).normal(size=(4, head.param_size)), tf.float32)
+    q = head.distribution(params)
+    eps = tf.zeros((4, 3))  # the same base point for every x: the same z, whatever each x's base
+    z = q.bijector.forward(eps).numpy()
+    np.testing.assert_allclose(z, np.repeat(z[:1], 4, axis=0), atol=1e-6)
+    with tf.GradientTape() as tape:
+        log_q = head.distribution(params).log_prob(tf.ones((4, 3)))
+    assert float(tf.norm(tape.gradient(log_q, head.shared_steps))) > 0

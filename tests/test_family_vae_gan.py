@@ -64,3 +64,20 @@ def test_vae_gan_trains_on_shapes(tiny_vae):
     assert last["val_reconstruction"] < first["val_reconstruction"] - 1.0
     assert last["val_feature_reconstruction"] < first["val_feature_reconstruction"]
     assert 0.0 <= last["discriminator_accuracy"] <= 1.0 and np.isfinite(last["decoder_fool"])
+
+
+def test_an_mlp_discriminator_gives_its_hidden_layers_features(tiny_vae):
+    spec = _vae_gan(tiny_vae)
+    spec["objective"] = {"type": "vae_gan", "discriminator": "mlp", "hidden": [16, 8], "feature_layer": 0,
+                         "activation": "relu"}
+    discriminator = genkit.build(spec).objective.discriminator
+    first, second = discriminator.dense_layers
+    x = tf.constant(BATCH["x"])
+    features, logits = discriminator(x)
+    flat = x.numpy().reshape(8, -1)
+    by_hand = np.maximum(flat @ first.kernel.numpy() + first.bias.numpy(), 0.0)  # the first hidden layer, ReLU
+    np.testing.assert_allclose(features.numpy(), by_hand, rtol=1e-5, atol=1e-6)
+    assert logits.shape == (8,) and features.shape == (8, 16)
+    spec["objective"]["feature_layer"] = 2
+    with pytest.raises(Exception, match="feature_layer must index one of the discriminator's 2 layers"):
+        genkit.build(spec)
