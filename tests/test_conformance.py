@@ -104,6 +104,8 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
      {"spec": {"posterior": "deterministic", "prior": None, "divergence": "none"}}),
     ("objective", "data_adversarial", {"hidden": [8]}, {}),
     ("objective", "vae_gan", {"filters": [4]}, {"data_shape": (8, 8)}),
+    ("objective", "vae_gan", {"discriminator": "mlp", "hidden": [4]}, {"data_shape": (8, 8)}),
+    ("objective", "hamiltonian", {"steps": 2}, {}),
     ("objective", "m2", {"hidden": [8]}, {"spec": {"conditional": True}}),
     ("objective", "categorical_aae", {"classes": 2, "hidden": [8]},
      {"classes": 2, "spec": {"posterior": _CATEGORICAL, "prior": _CATEGORICAL, "divergence": "none"}}),

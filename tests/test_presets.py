@@ -100,6 +100,7 @@ EXPECTED: dict[str, Expected] = {
     "iaf_vae": Expected(_KL, bound=True),
     "planar_vae": Expected(_KL, bound=True),
     "radial_vae": Expected(_KL, bound=True),
+    "hvae": Expected(("bound", "reconstruction", "step_size", "tempering"), bound=True),
     "hyperspherical_vae": Expected(_KL, bound=True),
     "two_stage_vae": Expected(_KL, bound=True, sampler=True),
 }

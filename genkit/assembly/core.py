@@ -218,7 +218,11 @@ class AutoencoderCore(keras.Model):
     def log_importance_weights(self, x: tf.Tensor, condition: tf.Tensor | None, seed: tf.Tensor,
                                samples: int) -> tf.Tensor:
         """log p(x|z) + log p(z) - log q(z|x) for ``samples`` draws z ~ q(z|x) per example,
-        ``[samples, batch]`` (the terms of the importance-weighted bound, Burda et al. 2016)."""
+        ``[samples, batch]`` (the terms of the importance-weighted bound, Burda et al. 2016); the
+        objective's own draws and weights where it has them (:meth:`Objective.variational_terms`)."""
+        own = None if self.objective is None else self.objective.variational_terms(self, x, condition, seed, samples)
+        if own is not None:
+            return own[0] + own[1]
         q = self.posterior_distribution(x, condition)
         z = q.sample(samples, seed=seed)
         return -self.reconstruction_of(x, z, condition) + self.prior_distribution(condition).log_prob(z) - q.log_prob(z)

@@ -132,7 +132,9 @@ class GenerativeAutoencoder(KerasTrainable):
         """Per-example ELBO = log p(x|z) - KL(q(z|x) || p(z)) with one z ~ q, and its two terms.
 
         The KL is analytic where TFP has it, else the one-sample Monte Carlo estimate. This is the
-        beta = 1 bound whatever divergence the model trains with. Batch ``i`` draws with seed
+        beta = 1 bound whatever divergence the model trains with. An objective with a variational
+        distribution of its own (:meth:`genkit.Objective.variational_terms`) gives its one-draw
+        bound instead, ``kl`` being everything in it but log p(x|z). Batch ``i`` draws with seed
         ``(seed, first_batch + i)``, so a dataset evaluated a batch at a time gets the numbers of
         one call on all of it.
         """
@@ -145,9 +147,16 @@ class GenerativeAutoencoder(KerasTrainable):
         for index, start in enumerate(range(0, n, batch_size)):
             chunk = x[start : start + batch_size]
             condition = None if labels is None else self.condition_of(labels[start : start + batch_size])
+            draw_seed = tf.constant([seed, first_batch + index], tf.int32)
+            own = None if self.objective is None else self.objective.variational_terms(
+                self, chunk, condition, draw_seed, 1)
+            if own is not None:  # the objective's variational distribution: its one-draw bound
+                reconstructions.append(-own[0][0].numpy())
+                kls.append(-own[1][0].numpy())
+                continue
             q = self.posterior_distribution(chunk, condition)
             prior = self.prior_distribution(condition)
-            z = q.sample(seed=tf.constant([seed, first_batch + index], tf.int32))
+            z = q.sample(seed=draw_seed)
             reconstructions.append(-self.likelihood_distribution(z, condition).log_prob(chunk).numpy())
             kls.append(kl_or_monte_carlo(q, prior, z).numpy())
         reconstruction, kl = np.concatenate(reconstructions), np.concatenate(kls)

@@ -308,14 +308,16 @@ class ObjectiveSubject(ModelSubject):
     ``loss_terms(model, batch, seed, training)`` returns finite float32 scalars including
     ``"loss"``, in training and evaluation, the same for the same seed; phases are well formed and
     each phase's loss reaches its variables (the main phase's: the model's and the objective's
-    own); ``class_logits`` is ``[batch, classes]`` when it has a classifier; its loss and its
-    phases give the same numbers inside tf.function; the weights round trip; state changes only
-    through add_update; and its spec arguments are validated.
+    own); ``class_logits`` is ``[batch, classes]`` when it has a classifier; ``variational_terms``
+    gives two finite ``[samples, batch]`` tensors, the same for the same seed, when it has its own
+    variational distribution; its loss and its phases give the same numbers inside tf.function;
+    the weights round trip; state changes only through add_update; and its spec arguments are
+    validated.
     """
 
     kind = "objective"
-    properties = ("loss_terms", "seeded", "phases_well_formed", "gradients", "class_logits", "tf_function",
-                  "weights_round_trip", "state_updates")
+    properties = ("loss_terms", "seeded", "phases_well_formed", "gradients", "class_logits", "variational_terms",
+                  "tf_function", "weights_round_trip", "state_updates")
 
     def __init__(self, cls: type, args: Mapping[str, Any] | None = None, *, latent_dim: int = 3, batch_size: int = 8,
                  classes: int = 3, labels: np.ndarray | None = None, spec: Mapping[str, Any] | None = None,
@@ -325,7 +327,9 @@ class ObjectiveSubject(ModelSubject):
         super().__init__(cls, args, latent_dim, batch_size, classes, labels, context, data_shape)
 
     def applies(self, prop: str) -> bool:
-        return prop != "class_logits" or has_own_method(self.cls, Objective, "class_logits")
+        if prop in ("class_logits", "variational_terms"):
+            return has_own_method(self.cls, Objective, prop)
+        return True
 
     def model_spec(self, name: str) -> dict[str, Any]:
         return {**super().model_spec(name), **self.overrides}
@@ -361,6 +365,23 @@ class ObjectiveSubject(ModelSubject):
             if logits.shape.rank != 2 or logits.shape[0] != self.batch_size or logits.shape[1] < 2:
                 raise Failure(f"class_logits should have shape [{self.batch_size}, classes >= 2], got {logits.shape}")
             assert_finite("class_logits", logits)
+
+
+    def variational_terms(self) -> None:
+        """variational_terms gives log p(x|z) and the rest of each log weight, finite float32
+        ``[samples, batch]`` each, the same for the same seed."""
+        def terms() -> Any:
+            return self.component.variational_terms(self.model, tf.convert_to_tensor(self.batch["x"], tf.float32),
+                                                    self.model.condition_of(self.batch.get("y")), seed(3), 3)
+
+        pair = attempt("variational_terms(model, x, condition, seed, samples=3)", terms)
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise Failure(f"variational_terms should return a pair (log p(x|z), the rest), got {pair!r}")
+        for name, value in zip(("log p(x|z)", "the rest of the log weight"), pair, strict=True):
+            assert_tensor(f"variational_terms' {name}", value, (3, self.batch_size))
+            assert_finite(f"variational_terms' {name}", value)
+        assert_same("between two calls of variational_terms with the same seed", dict(zip("ab", pair, strict=True)),
+                    dict(zip("ab", terms(), strict=True)))
 
 
 @functools.cache

@@ -49,6 +49,18 @@ class Objective(Reporting, keras.layers.Layer):
         default) means every variable but the divergence's and :meth:`exclusive_variables`."""
         return None
 
+    def variational_terms(self, model: ModelSurface, x: tf.Tensor, condition: tf.Tensor | None, seed: tf.Tensor,
+                          samples: int, training: bool = False,
+                          encoder_input: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor] | None:
+        """The objective's own variational distribution, for one that has it (e.g. the Hamiltonian
+        VAE's, which moves the posterior's draws along the decoder's gradient): for ``samples``
+        draws per example, ``log p(x|z)`` and the rest of each draw's log importance weight (so
+        their sum is ``log p(x, z) - log q(z|x)`` on the space the objective draws from), both
+        ``[samples, batch]``; the encoder sees ``encoder_input`` where given. The model's ELBO and
+        importance-weighted log-likelihood then use these draws. None (the default): the
+        posterior head's q(z|x) is the variational distribution."""
+        return None
+
     @property
     def has_classifier(self) -> bool:
         """Whether this objective overrides :meth:`class_logits` (m2, categorical_aae)."""

@@ -62,6 +62,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "iaf_vae": {**_GAUSSIAN_VAE, "posterior": "iaf", "divergence": "mc_kl"},
     "planar_vae": {**_GAUSSIAN_VAE, "posterior": "planar_flow", "divergence": "mc_kl"},
     "radial_vae": {**_GAUSSIAN_VAE, "posterior": "radial_flow", "divergence": "mc_kl"},
+    # Hamiltonian VAE (Caterini et al. 2018): the encoder's draw moved by tempered leapfrog steps on log p(x, z)
+    "hvae": {**_GAUSSIAN_VAE, "objective": "hamiltonian"},
     # hyperspherical VAE (Davidson et al. 2018): von Mises-Fisher posterior, uniform prior on the sphere, analytic KL
     "hyperspherical_vae": {**_GAUSSIAN_VAE, "posterior": "von_mises_fisher", "prior": "spherical_uniform"},
     # two-stage VAE (Dai and Wipf 2019): a VAE with a learned decoder variance, sampled through a second VAE
