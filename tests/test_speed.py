@@ -271,3 +271,18 @@ def test_jit_auto_keeps_graph_execution_for_short_cpu_runs(tiny_vae):
     _, trainer = train(tiny_vae, epochs=1)
     assert trainer.jit_choice.jit_compile is False and "cannot pay back" in trainer.jit_choice.reason
     assert trainer.jit_choice.graph_examples_per_second is None  # nothing was measured
+
+
+def test_jit_auto_keeps_graph_execution_when_xla_cannot_compile_the_step(tiny_vae, monkeypatch):
+    """The von Mises-Fisher posterior samples by rejection in 5 dimensions (3 has a closed form), a
+    while loop XLA cannot differentiate: auto measures, finds that XLA fails, and trains the run
+    with graph execution."""
+    from genkit.training import jit_choice
+
+    monkeypatch.setattr(jit_choice, "MEASURE_MIN_EXAMPLES", 1)
+    tiny_vae.update(latent_dim=5, posterior="von_mises_fisher", prior="spherical_uniform", divergence="kl")
+    result, trainer = train(tiny_vae, epochs=1)
+    choice = trainer.jit_choice
+    assert choice.jit_compile is False and choice.reason.startswith("XLA could not compile this run's step (")
+    assert choice.graph_examples_per_second > 0 and choice.xla_examples_per_second is None
+    assert np.isfinite(result.history[0]["loss"])

@@ -366,10 +366,10 @@ class ObjectiveSubject(ModelSubject):
                 raise Failure(f"class_logits should have shape [{self.batch_size}, classes >= 2], got {logits.shape}")
             assert_finite("class_logits", logits)
 
-
     def variational_terms(self) -> None:
         """variational_terms gives log p(x|z) and the rest of each log weight, finite float32
         ``[samples, batch]`` each, the same for the same seed."""
+
         def terms() -> Any:
             return self.component.variational_terms(self.model, tf.convert_to_tensor(self.batch["x"], tf.float32),
                                                     self.model.condition_of(self.batch.get("y")), seed(3), 3)

@@ -10,7 +10,8 @@ then trains from its first step exactly as if the chosen setting had been writte
 that train on fewer than :data:`MEASURE_MIN_EXAMPLES` examples in all (epochs times the training
 examples) skip it and keep graph execution: XLA's compilation, a few seconds, could not pay itself
 back. The rule counts examples, not steps: at a larger batch a step does more work, and XLA saves
-time in proportion to the work. The choice and the two rates go into the run's model.json and log.
+time in proportion to the work. A step XLA cannot compile keeps graph execution. The choice and the
+two rates go into the run's model.json and log.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class JitChoice:
     def describe(self) -> str:
         """One line for the run's log."""
         setting = "XLA" if self.jit_compile else "graph execution"
-        if self.graph_examples_per_second is None or self.xla_examples_per_second is None:
+        if self.xla_examples_per_second is None:
             return f"jit_compile: {setting} ({self.reason})"
         return (f"jit_compile auto: {setting} ({self.reason}: XLA {self.xla_examples_per_second:,.0f} vs graph "
                 f"{self.graph_examples_per_second:,.0f} examples/s)")
@@ -76,20 +77,27 @@ def _rate(compiled: CompiledSteps, variant: Variant, order: tf.Tensor, steps: in
     return MEASURED_CALLS * steps * size / (time.perf_counter() - started)
 
 
-def measure(compiled: CompiledSteps) -> tuple[float, float]:
-    """(graph, XLA) examples per second of the run's step, every variable restored afterwards."""
+def measure(compiled: CompiledSteps) -> tuple[float, float | str]:
+    """Graph and XLA examples per second of the run's step, every variable restored afterwards; in
+    place of the XLA rate, the name of the error when XLA cannot compile the step (a while loop
+    XLA does not support, such as a rejection sampler's, inside the gradient)."""
     variables = _state(compiled)
     saved = [np.array(variable.numpy()) for variable in variables]
     order = tf.constant(epoch_order(len(compiled.train_data), compiled.settings.seed, 1), tf.int32)
     steps = max(1, min(STEPS_PER_CALL, len(compiled.train_data) // compiled.settings.batch_size))
-    rates = []
-    for jit in (False, True):
+
+    def rate(jit: bool) -> float:
         try:
-            rates.append(_rate(compiled, compiled.compiled_for(jit), order, steps))
+            return _rate(compiled, compiled.compiled_for(jit), order, steps)
         finally:
             for variable, value in zip(variables, saved, strict=True):
                 variable.assign(value)
-    return rates[0], rates[1]
+
+    graph = rate(False)
+    try:
+        return graph, rate(True)
+    except tf.errors.OpError as err:
+        return graph, type(err).__name__
 
 
 def choose(compiled: CompiledSteps, accelerator: bool | None = None) -> JitChoice:
@@ -109,7 +117,9 @@ def choose(compiled: CompiledSteps, accelerator: bool | None = None) -> JitChoic
                                   "XLA's compilation")
     else:
         graph, xla = measure(compiled)
-        faster = xla > MARGIN * graph
-        choice = JitChoice(faster, "measured on this run's step", graph, xla)
+        if isinstance(xla, str):
+            choice = JitChoice(False, f"XLA could not compile this run's step ({xla})", graph)
+        else:
+            choice = JitChoice(xla > MARGIN * graph, "measured on this run's step", graph, xla)
     compiled.use(compiled.compiled_for(choice.jit_compile))
     return choice
