@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import keras
 import tensorflow as tf
-from genkit_plugins.adversarial import bce, optimizer_dict
+from genkit_plugins.adversarial import bce, mlp_discriminator, optimizer_dict
 from genkit_plugins.data_adversarial import data_game, decoded_fakes
 
 from genkit import Batch, ModelSurface, Objective, OptimizerSpec, Phase, Shape, split_seed
@@ -35,7 +35,32 @@ def _check_feature_layer(feature_layer: int, layers: int) -> int:
     return feature_layer % layers
 
 
-class ConvDiscriminator(keras.layers.Layer):
+class FeatureDiscriminator(keras.layers.Layer):
+    """A discriminator whose ``call`` returns the flattened output of hidden layer
+    ``feature_layer`` (Larsen et al.'s Dis_l) and the logits ``[batch]`` of its ``logit`` layer
+    on the flattened last hidden output. Subclasses give the layers and how x enters them."""
+
+    feature_layer: int
+    flatten: keras.layers.Layer
+    logit: keras.layers.Layer
+
+    def hidden_layers(self) -> list[keras.layers.Layer]:
+        raise NotImplementedError
+
+    def to_input(self, x: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def call(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        h = self.to_input(x)
+        features = h
+        for index, layer in enumerate(self.hidden_layers()):
+            h = layer(h)
+            if index == self.feature_layer:
+                features = self.flatten(h)
+        return tf.cast(features, tf.float32), tf.cast(self.logit(self.flatten(h))[:, 0], tf.float32)
+
+
+class ConvDiscriminator(FeatureDiscriminator):
     """An image discriminator: stride-2 convolutions, then one logit from the flattened last map.
     ``call`` returns the flattened output of convolution ``feature_layer`` (Larsen et al.'s Dis_l)
     and the logits ``[batch]``. Weights are created at construction."""
@@ -57,20 +82,17 @@ class ConvDiscriminator(keras.layers.Layer):
             h = convolution.compute_output_shape(h)
         self.logit.build((None, h[1] * h[2] * h[3]))
 
-    def call(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        h = self.to_image(x)
-        features = h
-        for index, convolution in enumerate(self.convolutions):
-            h = convolution(h)
-            if index == self.feature_layer:
-                features = self.flatten(h)
-        return tf.cast(features, tf.float32), tf.cast(self.logit(self.flatten(h))[:, 0], tf.float32)
+    def hidden_layers(self) -> list[keras.layers.Layer]:
+        return self.convolutions
+
+    def to_input(self, x: tf.Tensor) -> tf.Tensor:
+        return self.to_image(x)
 
 
-class MLPDiscriminator(keras.layers.Layer):
-    """A discriminator on the flattened data: dense hidden layers, then one logit. ``call`` returns
-    hidden layer ``feature_layer``'s output (after its activation) and the logits ``[batch]``.
-    Weights are created at construction."""
+class MLPDiscriminator(FeatureDiscriminator):
+    """A discriminator on the flattened data: dense hidden layers, then one logit
+    (:func:`genkit_plugins.adversarial.mlp_discriminator`); its features are hidden layer
+    ``feature_layer``'s output, after its activation. Weights are created at construction."""
 
     def __init__(self, data_shape: Shape, hidden: list[int], feature_layer: int, activation: str, **kwargs: Any):
         super().__init__(**kwargs)
@@ -78,22 +100,14 @@ class MLPDiscriminator(keras.layers.Layer):
             raise ValueError(f"the mlp discriminator needs positive hidden widths, got {hidden}")
         self.feature_layer = _check_feature_layer(feature_layer, len(hidden))
         self.flatten = keras.layers.Flatten()
-        self.dense_layers = [keras.layers.Dense(width, activation=activation) for width in hidden]
-        self.logit = keras.layers.Dense(1)
-        width = math.prod(data_shape)
-        for layer, out in zip(self.dense_layers, hidden, strict=True):
-            layer.build((None, width))
-            width = out
-        self.logit.build((None, width))
+        self.network = mlp_discriminator(math.prod(data_shape), hidden, activation)
+        self.logit = self.network.layers[-1]
 
-    def call(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        h = self.flatten(x)
-        features = h
-        for index, layer in enumerate(self.dense_layers):
-            h = layer(h)
-            if index == self.feature_layer:
-                features = h
-        return tf.cast(features, tf.float32), tf.cast(self.logit(h)[:, 0], tf.float32)
+    def hidden_layers(self) -> list[keras.layers.Layer]:
+        return self.network.layers[:-1]
+
+    def to_input(self, x: tf.Tensor) -> tf.Tensor:
+        return self.flatten(x)
 
 
 class VAEGAN(Objective):

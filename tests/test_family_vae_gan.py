@@ -71,7 +71,7 @@ def test_an_mlp_discriminator_gives_its_hidden_layers_features(tiny_vae):
     spec["objective"] = {"type": "vae_gan", "discriminator": "mlp", "hidden": [16, 8], "feature_layer": 0,
                          "activation": "relu"}
     discriminator = genkit.build(spec).objective.discriminator
-    first, second = discriminator.dense_layers
+    first, second = discriminator.hidden_layers()
     x = tf.constant(BATCH["x"])
     features, logits = discriminator(x)
     flat = x.numpy().reshape(8, -1)
