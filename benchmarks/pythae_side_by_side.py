@@ -15,8 +15,9 @@ epochs, and each model's own hyperparameters set alike (:data:`ROWS`, which also
 two implementations still differ). Models with a Bernoulli likelihood train on binary
 cross-entropy; the ones Pythae trains on squared error (RAE, WAE, VQ-VAE) use genkit's Gaussian
 likelihood with variance 1/2, whose negative log-density is the same summed squared error plus a
-constant. Each toolkit trains in a process of its own, one model at a time, so neither's thread
-pools compete with the other's.
+constant. Each model trains in a fresh process of each toolkit in turn, genkit's then Pythae's, so
+neither's thread pools compete with the other's and a drift of the machine's speed over the hours
+of a run falls on both columns of a row alike.
 
 **Measured the same way**, on the first ``--test-examples`` binarized test images:
 
@@ -50,7 +51,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -141,10 +142,11 @@ ROWS: list[Row] = [
     Row("factor_vae", "FactorVAE (gamma 10)",
         {"model": "factor_vae",
          "divergence": {"type": "factor_vae", "gamma": 10.0, "hidden": [1000] * 5, "activation": "leaky_relu",
+                        "discriminator_codes": "halves",
                         "discriminator_optimizer": {"type": "adam", "learning_rate": DISCRIMINATOR_LEARNING_RATE}}},
         "FactorVAE", {"gamma": 10.0}, trainer="adversarial",
-        notes="Pythae's own discriminator (5 x 1000, leaky ReLU 0.2) in both; Pythae trains the VAE on half of "
-              "each batch and permutes the other half, genkit uses the whole batch for both"),
+        notes="Pythae's own discriminator (5 x 1000, leaky ReLU 0.2) in both, trained on one half of each batch "
+              "against the other half permuted; Pythae trains the VAE on one half, genkit on the whole batch"),
     Row("capacity_vae", "capacity-controlled beta-VAE (C 20, gamma 10)",
         {"model": "capacity_vae",
          "divergence": {"type": "capacity_kl", "capacity": 20.0, "gamma": 10.0, "reduce": "example"}},
@@ -200,6 +202,9 @@ ROWS: list[Row] = [
               "the two skip updates outside an equilibrium band (0.68 +- 0.4), and the trainer zeroes each "
               "optimizer only before its own loss's backward pass, so the encoder's step also carries the "
               "decoder loss's gradient and the decoder's the discriminator loss's"),
+    Row("ae", "AE + GMM (10)",
+        _gaussian_mse(model="ae", sampler={"type": "gmm", "components": 10, "covariance": "full"}), "AE",
+        posterior="deterministic", mse=True, sampler="gmm"),
     Row("rae_l2", "RAE-L2 + GMM (10)",
         _gaussian_mse(model="rae", objective={"type": "rae", "code_weight": 1e-4, "decoder_weight": 5e-8,
                                               "regularizer": "l2"},
@@ -656,6 +661,17 @@ def run_in_process(function: Callable[..., Any], *arguments: Any) -> Any:
         return pool.submit(function, *arguments).result()
 
 
+def train_side_by_side(settings: Settings) -> dict[str, dict[str, Result]]:
+    """Every asked row's results per toolkit, each trained model's rows measured in a fresh genkit
+    process and then a fresh Pythae one (the two columns of a row measured minutes apart)."""
+    results: dict[str, dict[str, Result]] = {"genkit": {}, "pythae": {}}
+    for _, rows in trained_rows(settings):
+        one_model = replace(settings, models=[row.name for row in rows])
+        results["genkit"].update(run_in_process(genkit_worker, one_model))
+        results["pythae"].update(run_in_process(pythae_worker, one_model))
+    return results
+
+
 def _number(value: float | None, digits: int) -> str:
     """A table cell: the value with thousands separators, or ``-`` where it does not apply."""
     return "-" if value is None else f"{value:,.{digits}f}"
@@ -715,8 +731,7 @@ def main() -> None:
                             test_examples=args.test_examples,
                             k=args.k, fid_samples=args.fid_samples, sampler_epochs=args.sampler_epochs,
                             seed=args.seed, data=prepare_data(args.data, workdir, args.seed), workdir=workdir)
-        results = {"genkit": run_in_process(genkit_worker, settings),
-                   "pythae": run_in_process(pythae_worker, settings)}
+        results = train_side_by_side(settings)
         for (toolkit, name), fid in run_in_process(fid_worker, settings, list(results)).items():
             results[toolkit][name].fid = fid
     command, machine, wall_time = header.lines()

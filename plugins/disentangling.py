@@ -92,6 +92,15 @@ def permute_dimensions(z: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.transpose(tf.gather(tf.transpose(z), tf.transpose(order), batch_dims=1))
 
 
+def _half_rows(size: tf.Tensor, part: str) -> slice:
+    """The rows of a batch of ``size`` that ``part`` names: ``all``, the ``first`` half or the
+    ``second`` (the larger when ``size`` is odd); a batch of one example is both halves."""
+    if part == "all":
+        return slice(None)
+    split = size // 2
+    return slice(None, tf.maximum(split, 1)) if part == "first" else slice(tf.minimum(split, size - 1), None)
+
+
 class FactorVAE(Divergence):
     """FactorVAE (Kim and Mnih 2018): the KL plus ``gamma`` times the total correlation of the codes,
     estimated by a discriminator that tells codes from q(z) apart from codes whose dimensions were
@@ -105,6 +114,12 @@ class FactorVAE(Divergence):
         hidden: hidden widths of the discriminator MLP (the paper: six layers of 1000).
         activation: any Keras activation of its hidden layers.
         discriminator_optimizer: optimizer of the discriminator phase (the paper: Adam, 1e-4).
+        discriminator_codes: what the discriminator phase compares. ``batch``: the batch's codes
+            against a second draw of them with the dimensions permuted. ``halves``: the first half's
+            codes against the second half's, permuted within that half, so the real and the shuffled
+            codes come from different examples, as Kim and Mnih's Algorithm 1 draws them from two
+            minibatches (Pythae splits each batch so); the discriminator then sees one batch's worth
+            of codes per step, half the work.
     """
 
     def __init__(
@@ -114,11 +129,12 @@ class FactorVAE(Divergence):
         hidden: list[int] = [256, 256],  # noqa: B006 - read-only default
         activation: str = "relu",
         discriminator_optimizer: OptimizerSpec = OptimizerSpec(type="adam", learning_rate=1e-4),
+        discriminator_codes: Literal["batch", "halves"] = "batch",
     ):
         super().__init__(latent_dim)
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
-        self.gamma = gamma
+        self.gamma, self.discriminator_codes = gamma, discriminator_codes
         self.discriminator = mlp_discriminator(latent_dim, hidden, activation)
         self.discriminator_optimizer = OptimizerSpec.model_validate(discriminator_optimizer).model_dump()
 
@@ -131,19 +147,26 @@ class FactorVAE(Divergence):
         return tfd.kl_divergence(q, prior) + self.gamma * tc
 
     def phases(self, model: ModelSurface) -> list[Phase]:
-        def codes(batch: Batch, seed: tf.Tensor) -> tf.Tensor:
+        def codes(batch: Batch, seed: tf.Tensor, part: str) -> tf.Tensor:
+            """Codes drawn from q(z|x) of the batch, or of its first or second half (``part``)."""
             data_seed, z_seed = split_seed(seed, 2)
             batch = model.preprocess(batch, data_seed)
-            condition = model.condition_of(batch.get("y"))
-            return model.posterior_distribution(batch.get("x_input", batch["x"]), condition, True).sample(seed=z_seed)
+            x, condition = batch.get("x_input", batch["x"]), model.condition_of(batch.get("y"))
+            rows = _half_rows(tf.shape(x)[0], part)
+            if condition is not None:
+                condition = condition[rows]
+            return model.posterior_distribution(x[rows], condition, True).sample(seed=z_seed)
+
+        halves = self.discriminator_codes == "halves"
 
         def shuffled(batch: Batch, seed: tf.Tensor) -> tf.Tensor:
             code_seed, order_seed = split_seed(seed, 2)
-            return permute_dimensions(codes(batch, code_seed), order_seed)
+            return permute_dimensions(codes(batch, code_seed, "second" if halves else "all"), order_seed)
 
         # "real" for the discriminator: the joint q(z); "fake": the product of its marginals
         game = AdversarialGame(
-            discriminate=self._logits, real=lambda batch, n, seed: codes(batch, seed), fake=shuffled,
+            discriminate=self._logits, real=lambda batch, n, seed: codes(batch, seed, "first" if halves else "all"),
+            fake=shuffled,
             discriminator_variables=lambda: self.discriminator.trainable_variables,
             generator_variables=lambda: [], weight=lambda: tf.constant(0.0),
             discriminator_optimizer=self.discriminator_optimizer,

@@ -19,6 +19,7 @@ from genkit_plugins.disentangling import (
 from genkit_plugins.divergences import mmd_per_example
 from tensorflow_probability import distributions as tfd
 
+import genkit
 from genkit.runs.train import train
 
 
@@ -137,3 +138,17 @@ def test_each_preset_trains_and_reports_its_parts(tiny_vae, preset, metrics):
     assert last["reconstruction"] < result.history[0]["reconstruction"]
     if preset == "capacity_vae":  # the step reaches the divergence: C has moved off 0 by the second epoch
         assert last["capacity_now"] > result.history[0]["capacity_now"] > 0.0
+
+
+@pytest.mark.parametrize("size, real, fake", [(7, 3, 4), (2, 1, 1), (1, 1, 1)])
+def test_factor_vae_halves_compare_one_half_of_the_batch_with_the_other(tiny_vae, size, real, fake):
+    tiny_vae["model"] = "factor_vae"
+    tiny_vae["divergence"] = {"type": "factor_vae", "hidden": [8], "discriminator_codes": "halves"}
+    model = genkit.build(tiny_vae)
+    seen = []
+    logits = model.divergence._logits
+    model.divergence._logits = lambda z, batch=None: seen.append(z) or logits(z, batch)
+    discriminator = next(phase for phase in model.phases() if phase.name == "discriminator")
+    x = tf.constant(np.random.default_rng(0).random((size, 12, 12, 1)), tf.float32)
+    loss = discriminator.loss({"x": x}, tf.constant([3, 4]))["loss"]
+    assert [int(z.shape[0]) for z in seen] == [real, fake] and np.isfinite(float(loss))
