@@ -181,6 +181,11 @@ class MonteCarloKL(KLFamily):
 
     Args:
         samples: number of draws from q per example.
+        code: ``fresh`` draws the ``samples`` codes for the estimate; ``reconstruction`` uses the
+            one code the reconstruction term was computed from (``samples`` must be 1): the
+            single-sample ELBO ``log p(x|z) + log p(z) - log q(z|x)`` of one z, as Kingma and
+            Welling's first estimator and Pythae's flow VAEs have it, which spares a pass through
+            a flow posterior per step (its log-density reuses the sample's cached inverse).
         beta: weight of the KL term in the loss.
         warmup: optional warm-up of the weight (see ``kl``).
         free_bits: floor in nats on each latent dimension's batch-mean KL (0 = off).
@@ -190,6 +195,7 @@ class MonteCarloKL(KLFamily):
         self,
         latent_dim: int,
         samples: int = 1,
+        code: Literal["fresh", "reconstruction"] = "fresh",
         beta: float = 1.0,
         warmup: Warmup | None = None,
         free_bits: float = 0.0,
@@ -197,14 +203,17 @@ class MonteCarloKL(KLFamily):
         super().__init__(latent_dim, beta, warmup, free_bits)
         if samples < 1:
             raise ValueError(f"samples must be >= 1, got {samples}")
-        self.samples = samples
+        if code == "reconstruction" and samples != 1:
+            raise ValueError(f"code: reconstruction uses the reconstruction's one code, so samples must be 1, "
+                             f"got {samples}")
+        self.samples, self.code = samples, code
 
     def kl_terms(self, q, prior, z, seed):
+        pair = factorised(q, prior) if self.free_bits > 0 else (q, prior)
+        if self.code == "reconstruction":  # z itself, not a reshaped copy: q's bijectors know its inverse
+            return pair[0].log_prob(z) - pair[1].log_prob(z)
         draws = q.sample(self.samples, seed=seed)
-        pair = factorised(q, prior) if self.free_bits > 0 else None
-        if pair:
-            return tf.reduce_mean(pair[0].log_prob(draws) - pair[1].log_prob(draws), axis=0)
-        return tf.reduce_mean(q.log_prob(draws) - prior.log_prob(draws), axis=0)
+        return tf.reduce_mean(pair[0].log_prob(draws) - pair[1].log_prob(draws), axis=0)
 
 
 def kernel_matrix(a: tf.Tensor, b: tf.Tensor, kernel: str, scales: list[float]) -> tf.Tensor:

@@ -82,6 +82,7 @@ BUILT_INS: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("divergence", "kl", {"beta": 2.0}, {}),
     ("divergence", "kl", {"free_bits": 0.1, "warmup": {"type": "linear", "steps": 10}}, {"prior": "mixture"}),
     ("divergence", "mc_kl", {"samples": 2}, {}),
+    ("divergence", "mc_kl", {"code": "reconstruction"}, {}),
     ("divergence", "mmd", {"kernel": "imq"}, {}),
     ("divergence", "mmd", {"kernel": "rbf"}, {"prior": "uniform"}),
     ("divergence", "adversarial", {"hidden": [8]}, {}),

@@ -66,6 +66,17 @@ def test_monte_carlo_kl_is_within_tolerance_of_the_closed_form():
     np.testing.assert_allclose(estimate, closed_form_kl(), rtol=0.03, atol=0.02)
 
 
+def test_monte_carlo_kl_on_the_reconstructions_code_is_that_codes_log_ratio():
+    q, p = gaussian(Q_LOC, Q_SCALE), gaussian(P_LOC, P_SCALE)
+    z = q.sample(seed=SEED + 1)  # not the draw the fresh estimate below makes with SEED
+    shared = MonteCarloKL(3, code="reconstruction").per_example(q, p, z, SEED).numpy()
+    np.testing.assert_allclose(shared, (q.log_prob(z) - p.log_prob(z)).numpy(), rtol=1e-6)
+    fresh = MonteCarloKL(3).per_example(q, p, z, SEED).numpy()
+    assert not np.allclose(fresh, shared)  # a draw of its own
+    with pytest.raises(ValueError, match="samples must be 1"):
+        MonteCarloKL(3, samples=4, code="reconstruction")
+
+
 def test_kl_without_closed_form_falls_back_to_monte_carlo_and_says_so_once(monkeypatch):
     monkeypatch.setattr(divergences, "_ANNOUNCED_FALLBACKS", set())
     q, mixture = gaussian(Q_LOC, Q_SCALE), GaussianMixture(3, components=4, layout="sphere").distribution()
