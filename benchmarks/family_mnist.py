@@ -9,7 +9,12 @@
 
 Each trains its spec in examples/ (``SPECS`` below) into
 ``runs/<spec name>`` and writes the numbers to ``runs/<spec name>/acceptance.json``.
-``--data`` points at mnist.npz (default: the shared data folder), ``--epochs`` overrides the spec.
+``--data`` points at mnist.npz (default: the shared data folder), ``--epochs`` overrides the
+spec's train.epochs and ``--set key.path=value`` any other key (values are YAML), e.g.
+
+    nice python benchmarks/family_mnist.py categorical_aae --set objective.input_noise=0.3 --set train.seed=1
+
+The last lines give the command, the machine and the wall time.
 M2 and M1+M2 have their own script, benchmarks/semi_supervised_mnist.py (learning curves).
 """
 
@@ -18,11 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from machine import Header
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path("/work/shared/data/mnist.npz")
@@ -39,13 +46,25 @@ SPECS = {
 }
 
 
-def spec_of(benchmark: str, data: Path, epochs: int | None) -> dict[str, Any]:
-    """The benchmark's example spec with the data path (and epochs) replaced."""
-    spec = yaml.safe_load((ROOT / "examples" / SPECS[benchmark]).read_text())
-    spec["data"]["path"] = str(data)
+def apply_settings(spec: dict[str, Any], settings: list[str], epochs: int | None) -> dict[str, Any]:
+    """The spec with each ``key.path=value`` of ``settings`` (value parsed as YAML) and ``epochs`` set."""
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        *parents, last = key.split(".")
+        node = spec
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
     if epochs is not None:
         spec["train"]["epochs"] = epochs
     return spec
+
+
+def spec_of(benchmark: str, data: Path, epochs: int | None, settings: Sequence[str] = ()) -> dict[str, Any]:
+    """The benchmark's example spec with the data path, ``settings`` and epochs applied."""
+    spec = yaml.safe_load((ROOT / "examples" / SPECS[benchmark]).read_text())
+    spec["data"]["path"] = str(data)
+    return apply_settings(spec, list(settings), epochs)
 
 
 def mnist(data: Path) -> dict[str, np.ndarray]:
@@ -94,7 +113,7 @@ def train_spec(spec: dict[str, Any], runs: Path, callbacks: list[Any] = ()) -> A
 
 def cvae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
     """Accuracy of a real-image classifier on 1000 CVAE samples of each requested digit."""
-    model = train_spec(spec_of("cvae", args.data, args.epochs), args.runs)
+    model = train_spec(spec_of("cvae", args.data, args.epochs, args.set), args.runs)
     classifier = digit_classifier(data["x_train"], data["y_train"])
     per_class = {}
     for digit in range(10):
@@ -109,7 +128,7 @@ def cvae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any
 
 def dae(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, Any]:
     """Mean squared error to the clean test image: of the corrupted input and of its reconstruction."""
-    model = train_spec(spec_of("dae", args.data, args.epochs), args.runs)
+    model = train_spec(spec_of("dae", args.data, args.epochs, args.set), args.runs)
     clean = data["x_test"]
     corrupted = model.corrupt(clean, seed=1)
     reconstruction = model.reconstruct(corrupted)
@@ -136,7 +155,7 @@ def semi_supervised(benchmark: str, args: argparse.Namespace, data: dict[str, np
                 error = np.mean(self.model.classify(data["x_test"]) != data["y_test"])
                 print(f"  epoch {epoch}: test error {error:.4f}", flush=True)
 
-    spec = spec_of(benchmark, args.data, args.epochs)
+    spec = spec_of(benchmark, args.data, args.epochs, args.set)
     model = train_spec(spec, args.runs, [TestError()])
     predictions = model.classify(data["x_test"])
     return {"labels": spec["data"]["labelled"], "test_error": float(np.mean(predictions != data["y_test"]))}
@@ -169,7 +188,7 @@ def clustering(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[st
             if epoch % 25 == 0:
                 print(f"  epoch {epoch}: test error {majority_error(self.model):.4f}", flush=True)
 
-    model = train_spec(spec_of("clustering", args.data, args.epochs), args.runs, [TestError()])
+    model = train_spec(spec_of("clustering", args.data, args.epochs, args.set), args.runs, [TestError()])
     test_clusters = model.classify(data["x_test"])
     return {
         "clusters": int(model.objective.classes),
@@ -187,7 +206,7 @@ def encoded_test(args: argparse.Namespace, data: dict[str, np.ndarray], benchmar
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    spec = spec_of(benchmark, args.data, args.epochs)
+    spec = spec_of(benchmark, args.data, args.epochs, args.set)
     model = train_spec(spec, args.runs)
     codes = model.encode(data["x_test"])
     prior = model.sample_latent(3000, seed=1)
@@ -251,16 +270,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change the spec")
     args = parser.parse_args()
+    header = Header()
     from genkit.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     started = time.perf_counter()
     result = BENCHMARKS[args.benchmark](args, mnist(args.data))
     result["seconds"] = round(time.perf_counter() - started, 1)
-    out = args.runs / spec_of(args.benchmark, args.data, None)["name"] / "acceptance.json"
+    out = args.runs / spec_of(args.benchmark, args.data, None, args.set)["name"] / "acceptance.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print("\n".join(header.lines()))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from family_mnist import ROOT, SHARED_DATA, mnist, train_spec
+from family_mnist import ROOT, SHARED_DATA, apply_settings, mnist, train_spec
 from machine import Header
 
 from genkit.plugin.callback import Callback
@@ -37,20 +37,6 @@ from genkit.plugin.callback import Callback
 def example(name: str) -> dict[str, Any]:
     """An example spec of examples/ as a dict."""
     return yaml.safe_load((ROOT / "examples" / name).read_text())
-
-
-def apply_settings(spec: dict[str, Any], settings: list[str], epochs: int | None) -> dict[str, Any]:
-    """The spec with each ``key.path=value`` of ``settings`` (value parsed as YAML) and ``epochs`` set."""
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        *parents, last = key.split(".")
-        node = spec
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
-    if epochs is not None:
-        spec["train"]["epochs"] = epochs
-    return spec
 
 
 def binarized(x: np.ndarray, seed: int = 1) -> np.ndarray:

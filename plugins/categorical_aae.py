@@ -124,6 +124,9 @@ class CategoricalAAE(Objective):
             neither the discriminator nor the reconstruction can move images to the other clusters.
             The term enforces from the first step the uniform cluster use that the category
             discriminator would otherwise only demand after the collapse.
+        input_noise: standard deviation of the instance noise on both discriminators' inputs
+            (``adversarial``'s option; Makhzani et al.'s reference setups use 0.3). It keeps the
+            category discriminator from telling a softmax from a one-hot vector by its exactness.
     """
 
     def __init__(
@@ -136,6 +139,7 @@ class CategoricalAAE(Objective):
         classifier_optimizer: OptimizerSpec | None = None,
         supervised_weight: float = 1.0,
         balance: float = 0.0,
+        input_noise: float = 0.0,
     ):
         super().__init__()
         _check_split(latent_dim, classes)
@@ -143,7 +147,7 @@ class CategoricalAAE(Objective):
         self.supervised_weight = supervised_weight
         self.balance = balance
         options = {"hidden": hidden, "discriminator_optimizer": discriminator_optimizer,
-                   "generator_optimizer": generator_optimizer}
+                   "generator_optimizer": generator_optimizer, "input_noise": input_noise}
         style = latent_dim - classes
         self.style_adversary = SlicedAdversarial(0, style, **options)
         self.category_adversary = SlicedAdversarial(style, latent_dim, **options)

@@ -8,7 +8,9 @@ dimension, below which that dimension is not pushed towards the prior.
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Callable
 from typing import Literal
 
 import pydantic
@@ -298,6 +300,13 @@ class Adversarial(Weighted):
     Adversarial_AE does. The separate phase (Makhzani et al.'s) gives the fooling loss its own
     optimizer, whose step size does not shrink when the loss is small beside the reconstruction.
 
+    ``input_noise`` adds N(0, input_noise^2) noise to everything the discriminator sees, prior
+    draws and codes alike (instance noise; 0.3 in Makhzani et al.'s reference setups for the
+    categorical AAE). Without it a discriminator on a categorical part tells a softmax from an
+    exact one-hot vector by any non-zero entry, and its gradient only pushes codes into the
+    corners; with it both are blurred alike and the discriminator has to compare where the codes
+    lie, not how exact they are.
+
     Args:
         hidden: hidden widths of the discriminator MLP.
         activation: any Keras activation of its hidden layers.
@@ -306,6 +315,7 @@ class Adversarial(Weighted):
         beta: weight of the generator loss.
         warmup: optional warm-up of that weight (see ``kl``).
         generator: ``phase`` (the generator phase above) or ``main`` (the fooling loss in the main phase).
+        input_noise: standard deviation of the instance noise on the discriminator's input (0: none).
     """
 
     sample_only_prior_ok = True
@@ -320,9 +330,13 @@ class Adversarial(Weighted):
         beta: float = 1.0,
         warmup: Warmup | None = None,
         generator: Literal["phase", "main"] = "phase",
+        input_noise: float = 0.0,
     ):
         super().__init__(latent_dim, beta, warmup)
+        if not 0.0 <= input_noise < math.inf:
+            raise ValueError(f"input_noise must be a finite standard deviation >= 0, got {input_noise}")
         self.generator = generator
+        self.input_noise = input_noise
         self.optimizer_specs = {
             name: None if spec is None else OptimizerSpec.model_validate(spec).model_dump()
             for name, spec in (("discriminator", discriminator_optimizer), ("generator", generator_optimizer))
@@ -332,8 +346,18 @@ class Adversarial(Weighted):
     def per_example(self, q, prior, z, seed):
         if self.generator == "phase":
             return tf.zeros(tf.shape(z)[:1], dtype=z.dtype)
-        logits = self._logits(z, {})  # only the plain variant has generator: main (no labels needed)
+        logits = self._logits(self._noisy(lambda _: z, seed), {})  # only the plain variant has generator: main
         return tf.cast(tf.nn.sigmoid_cross_entropy_with_logits(tf.ones_like(logits), logits), z.dtype)
+
+    def _noisy(self, draw: Callable[[tf.Tensor], tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
+        """``draw(seed)`` (codes or prior draws) plus the instance noise; with no noise, exactly
+        ``draw(seed)``, so runs without it draw the same numbers as before the option existed."""
+        if not self.input_noise:
+            return draw(seed)
+        draw_seed, noise_seed = split_seed(seed, 2)
+        samples = draw(draw_seed)
+        noise = tf.random.stateless_normal(tf.shape(samples), noise_seed, dtype=samples.dtype)
+        return samples + tf.cast(self.input_noise, samples.dtype) * noise
 
     def _codes(self, model: ModelSurface, batch: dict[str, tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
         """z ~ q(z|x) for the batch, preprocessed the way the main phase does it."""
@@ -360,8 +384,8 @@ class Adversarial(Weighted):
     def phases(self, model: ModelSurface) -> list[Phase]:
         game = AdversarialGame(
             discriminate=self._logits,
-            real=lambda batch, n, seed: self.real_codes(model, batch, n, seed),
-            fake=lambda batch, seed: self._codes(model, batch, seed),
+            real=lambda batch, n, seed: self._noisy(lambda s: self.real_codes(model, batch, n, s), seed),
+            fake=lambda batch, seed: self._noisy(lambda s: self._codes(model, batch, s), seed),
             discriminator_variables=lambda: self.discriminator.trainable_variables,
             generator_variables=model.encoder_variables,
             weight=lambda: self.weight(model.step),
@@ -389,6 +413,8 @@ class SupervisedAdversarial(Adversarial):
         generator_optimizer: optimizer of the generator phase (default: the spec's train.optimizer).
         beta: weight of the generator loss.
         warmup: optional warm-up of that weight (see ``kl``).
+        input_noise: standard deviation of the instance noise on the code part of the
+            discriminator's input (see ``adversarial``; 0: none).
     """
 
     def __init__(
@@ -401,11 +427,13 @@ class SupervisedAdversarial(Adversarial):
         generator_optimizer: OptimizerSpec | None = None,
         beta: float = 1.0,
         warmup: Warmup | None = None,
+        input_noise: float = 0.0,
     ):
         if classes < 2:
             raise ValueError(f"classes must be >= 2, got {classes}")
         self.label_width = classes  # read by Adversarial.__init__ to size the discriminator
-        super().__init__(latent_dim, hidden, activation, discriminator_optimizer, generator_optimizer, beta, warmup)
+        super().__init__(latent_dim, hidden, activation, discriminator_optimizer, generator_optimizer, beta, warmup,
+                         input_noise=input_noise)
 
     @staticmethod
     def _labels(batch: dict[str, tf.Tensor]) -> tf.Tensor:

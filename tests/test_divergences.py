@@ -193,3 +193,33 @@ def test_adversarial_phases_update_only_their_own_variables():
         changed = {key for key in before if not np.array_equal(before[key], after[key])}
         assert {id(v) for v in variables} == expected
         assert changed == expected  # every variable of the phase moved, and nothing else
+
+
+def _discriminator_inputs(input_noise: float, batch: dict[str, tf.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """The real (prior) and fake (code) inputs the discriminator phase of an AE with the
+    adversarial divergence sees for one batch, with the given instance noise."""
+    spec = toy_spec(model="ae", divergence={"type": "adversarial", "hidden": [8], "input_noise": input_noise})
+    model = build(spec, data_shape=(2,))
+    seen: list[np.ndarray] = []
+    logits = model.divergence._logits
+    model.divergence._logits = lambda z, b: (seen.append(z.numpy()), logits(z, b))[1]
+    model.encoder.set_weights([np.full_like(w, 0.1) for w in model.encoder.get_weights()])  # same encoder in both
+    model.phases()[1].loss(batch, SEED)
+    real, fake = seen
+    return real, fake
+
+
+def test_adversarial_input_noise_blurs_prior_draws_and_codes_alike():
+    batch = {"x": tf.constant(np.random.default_rng(0).standard_normal((4096, 2)), tf.float32)}
+    clean_real, clean_fake = _discriminator_inputs(0.0, batch)
+    noisy_real, noisy_fake = _discriminator_inputs(0.5, batch)
+    # the AE's deterministic codes are the same in both: the difference is the noise alone
+    noise = noisy_fake - clean_fake
+    assert abs(noise.mean()) < 0.03 and noise.std() == pytest.approx(0.5, rel=0.05)
+    # N(0, I) prior draws plus N(0, 0.25) noise: standard deviation sqrt(1.25)
+    assert clean_real.std() == pytest.approx(1.0, rel=0.05)
+    assert noisy_real.std() == pytest.approx(np.sqrt(1.25), rel=0.05)
+    np.testing.assert_array_equal(_discriminator_inputs(0.5, batch)[1], noisy_fake)  # seeded
+    for bad in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="input_noise"):
+            divergences.Adversarial(2, input_noise=bad)
