@@ -46,7 +46,7 @@ SPECS = {
 }
 
 
-def apply_settings(spec: dict[str, Any], settings: list[str], epochs: int | None) -> dict[str, Any]:
+def apply_settings(spec: dict[str, Any], settings: Sequence[str], epochs: int | None) -> dict[str, Any]:
     """The spec with each ``key.path=value`` of ``settings`` (value parsed as YAML) and ``epochs`` set."""
     for setting in settings:
         key, _, value = setting.partition("=")
@@ -64,7 +64,7 @@ def spec_of(benchmark: str, data: Path, epochs: int | None, settings: Sequence[s
     """The benchmark's example spec with the data path, ``settings`` and epochs applied."""
     spec = yaml.safe_load((ROOT / "examples" / SPECS[benchmark]).read_text())
     spec["data"]["path"] = str(data)
-    return apply_settings(spec, list(settings), epochs)
+    return apply_settings(spec, settings, epochs)
 
 
 def mnist(data: Path) -> dict[str, np.ndarray]:

@@ -204,7 +204,7 @@ def _discriminator_inputs(input_noise: float, batch: dict[str, tf.Tensor]) -> tu
     logits = model.divergence._logits
     model.divergence._logits = lambda z, b: (seen.append(z.numpy()), logits(z, b))[1]
     model.encoder.set_weights([np.full_like(w, 0.1) for w in model.encoder.get_weights()])  # same encoder in both
-    model.phases()[1].loss(batch, SEED)
+    next(phase for phase in model.phases() if phase.name == "discriminator").loss(batch, SEED)
     real, fake = seen
     return real, fake
 
