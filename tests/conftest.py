@@ -17,18 +17,9 @@ from genkit.quiet import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 
+#: Tests sharing a module-scoped fixture run in one worker (tests/worker_groups.py).
+pytest_plugins = ["worker_groups"]
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` (pyproject's addopts) the tests of a module that share one of its
-    module-scoped fixtures (a trained run, an installed package) run in one worker, which computes
-    the fixture once; every other test goes to whichever worker is free, so no file's tests wait
-    behind another long file at the end of the run."""
-    for item in items:
-        definitions = getattr(item, "_fixtureinfo", None)
-        scopes = {d.scope for defs in (definitions.name2fixturedefs.values() if definitions else ()) for d in defs}
-        if "module" in scopes:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
 
 #: A VAE small enough to train in a few seconds on 2 CPU cores.
 TINY_VAE = {

@@ -22,6 +22,7 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -158,15 +159,29 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(request, tmp_path_factory) -> Run:
-    """One epoch of the preset (the test's parameter), trained once through ``genkit run`` and
-    shared by its commands."""
-    preset = request.param
-    root = tmp_path_factory.mktemp(preset)
-    spec_file = root / f"{preset}.yaml"
-    spec_file.write_text(yaml.safe_dump(preset_spec(preset)))
-    result = invoke("run", spec_file, "--out", root / "run", "-q")
-    return Run(preset, EXPECTED[preset], root / "run", result)
+def trained(tmp_path_factory) -> Callable[[str], Run]:
+    """One epoch of a preset, trained through ``genkit run`` the first time a test asks for it and
+    shared by the preset's commands. A cache, not a parametrized module fixture: the tests take
+    different lists of presets (:data:`ALL`, :data:`OWN`), which pytest 9.1 does not order by
+    preset, so a parametrized fixture would be rebuilt whenever the preset changes."""
+    runs: dict[str, Run] = {}
+
+    def train(preset: str) -> Run:
+        if preset not in runs:
+            root = tmp_path_factory.mktemp(preset)
+            spec_file = root / f"{preset}.yaml"
+            spec_file.write_text(yaml.safe_dump(preset_spec(preset)))
+            result = invoke("run", spec_file, "--out", root / "run", "-q")
+            runs[preset] = Run(preset, EXPECTED[preset], root / "run", result)
+        return runs[preset]
+
+    return train
+
+
+@pytest.fixture
+def run(request, trained) -> Run:
+    """The trained run of the preset that is the test's parameter."""
+    return trained(request.param)
 
 
 def test_every_preset_states_what_it_gives():
