@@ -37,7 +37,7 @@ def test_alone(case):
 def test_tests_sharing_a_module_fixture_run_in_one_worker_that_builds_it_once(tmp_path):
     (tmp_path / "test_shared.py").write_text(SHARED_FIXTURE_TESTS)
     log = tmp_path / "setups.txt"
-    path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "SETUP_LOG": str(log), "PYTHONPATH": path}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "worker_groups", "-p", "no:cacheprovider", "-n", "2",
