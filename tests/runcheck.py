@@ -132,13 +132,15 @@ def _default_sigint() -> None:
 
 
 def start_training(args: list[str], run_dir: Path, timeout: float = 300) -> subprocess.Popen:
-    """Start ``genkit ARGS`` and return once it has (re)written ``run_dir/spec.yaml``: training starts
-    right after (or once it has exited, e.g. with an error)."""
+    """Start ``genkit ARGS`` and return once it has (re)written the run header's last file,
+    ``run_dir/model.json``: training starts right after (or once it has exited, e.g. with an error).
+    (Not spec.yaml, the header's first file: a signal while model.json is written still comes
+    before training.)"""
     started = time.time_ns()
     process = spawn(genkit_cli(*args), stdout=subprocess.DEVNULL, preexec_fn=_default_sigint)
-    spec = Path(run_dir) / "spec.yaml"
-    wait_for(lambda: process.poll() is not None or (spec.exists() and spec.stat().st_mtime_ns >= started),
-             timeout, f"{spec} to be written")
+    header = Path(run_dir) / "model.json"
+    wait_for(lambda: process.poll() is not None or (header.exists() and header.stat().st_mtime_ns >= started),
+             timeout, f"{header} to be written")
     return process
 
 

@@ -123,6 +123,7 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0.0) / a.shape[1]
 
 
+@pytest.mark.slow
 def test_quick_start_command_is_quiet_and_learns_the_shapes(tmp_path):
     """The README's first command, as a user runs it: the console script, no TF start-up noise, and a
     model worth showing: a pixel classifier trained on the data recognises the shape class of nearly

@@ -40,6 +40,7 @@ SERVE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_exported_signatures_match_the_model_in_a_process_without_genkit(tmp_path, tiny_vae):
     tiny_vae["train"]["epochs"] = 1
     run = genkit.train(tiny_vae, tmp_path / "run", progress=False)

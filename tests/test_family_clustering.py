@@ -28,6 +28,7 @@ def _clustering(epochs: int, n_train: int = 1000, **objective: Any) -> dict[str,
     return spec
 
 
+@pytest.mark.slow
 def test_clusters_match_the_shape_classes_on_held_out_data():
     """Train seeds 0-4 give accuracies 0.53, 0.52, 0.59, 0.54, 0.51 (chance: 0.25); the smallest
     cluster holds at least 94 of the 500 test images."""
@@ -39,6 +40,7 @@ def test_clusters_match_the_shape_classes_on_held_out_data():
     assert cluster_accuracy(test.y, clusters) > 0.45
 
 
+@pytest.mark.slow
 def test_training_never_sees_the_labels(tmp_path):
     """The same shapes with their labels and with no labels at all train to identical weights
     (supervised_weight: 0)."""

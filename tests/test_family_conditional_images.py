@@ -181,6 +181,7 @@ def test_conditional_importance_sampling_is_exact_with_the_exact_posterior():
 
 
 # --- what the condition buys on held-out data ------------------------------------------------------
+@pytest.mark.slow
 def test_cvae_completes_held_out_shapes_better_than_a_vae_without_the_given_half(shapes_npz):
     """Right halves of held-out shapes from their left halves: -log p(right | left) of the CVAE
     (prior network p(z|left)) is below the unconditional VAE's -log p(right) by more than a nat

@@ -52,6 +52,7 @@ def _rows(run_dir: Path) -> int:
     return len(metric_rows(run_dir)) if (run_dir / "metrics.csv").exists() else 0
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(spec_file, reference, tmp_path):
     reference_dir, seconds = reference
     out = tmp_path / "run"

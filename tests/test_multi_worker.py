@@ -105,6 +105,7 @@ def _pair(spec_file: Path, out: Path, *extra: str) -> list[subprocess.Popen]:
     return [_start(spec_file, out, workers, index, *extra) for index in range(2)]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_restarted_with_resume_ends_the_job_as_an_uninterrupted_one(folder, tmp_path):
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(stream_spec(folder, checkpoint_every=1, callbacks=[{"type": "slow_epoch"}])))

@@ -126,6 +126,15 @@ def preset_spec(preset: str) -> dict:
     return spec
 
 
+
+
+def grouped(presets: list[str]) -> list:
+    """``presets`` as parameters of the tests that use their run: each preset's tests form one
+    worker group (tests/worker_groups.py), so a preset is trained once, in one worker, and the
+    presets spread over both workers."""
+    return [pytest.param(preset, id=preset, marks=pytest.mark.xdist_group(f"preset-{preset}")) for preset in presets]
+
+
 #: Every preset, and those with rows of their own for the commands after training.
 ALL = list(PRESETS)
 OWN = [preset for preset in ALL if EXPECTED[preset].like is None]
@@ -163,7 +172,8 @@ def trained(tmp_path_factory) -> Callable[[str], Run]:
     """One epoch of a preset, trained through ``genkit run`` the first time a test asks for it and
     shared by the preset's commands. A cache, not a parametrized module fixture: the tests take
     different lists of presets (:data:`ALL`, :data:`OWN`), which pytest 9.1 does not order by
-    preset, so a parametrized fixture would be rebuilt whenever the preset changes."""
+    preset, so a parametrized fixture would be rebuilt whenever the preset changes. Each worker
+    has its own cache and trains the presets whose groups (:func:`grouped`) it was given."""
     runs: dict[str, Run] = {}
 
     def train(preset: str) -> Run:
@@ -206,7 +216,7 @@ def test_variants_differ_from_their_like_only_in_training():
             EXPECTED[expected.like], terms=(), phase_terms=()), preset
 
 
-@pytest.mark.parametrize("run", ALL, indirect=True)
+@pytest.mark.parametrize("run", grouped(ALL), indirect=True)
 def test_run_trains_one_epoch_into_a_complete_run_directory(run):
     assert run.result.exit_code == 0, run.result.output
     assert f"done: {run.run_dir} (final loss" in run.result.output
@@ -224,7 +234,7 @@ def test_run_trains_one_epoch_into_a_complete_run_directory(run):
     assert float(row[run.expected.terms[0]]) != 0  # the main term (reconstruction, or a bound) was computed
 
 
-@pytest.mark.parametrize("run", OWN, indirect=True)
+@pytest.mark.parametrize("run", grouped(OWN), indirect=True)
 def test_evaluate_reports_the_metrics_that_apply(run):
     result = invoke("evaluate", run.run_dir, "-k", "4", "--batch-size", "50")
     assert result.exit_code == 0, result.output
@@ -248,7 +258,7 @@ def test_evaluate_reports_the_metrics_that_apply(run):
         assert not accuracies & set(metrics)
 
 
-@pytest.mark.parametrize("run", ALL, indirect=True)
+@pytest.mark.parametrize("run", grouped(ALL), indirect=True)
 def test_sample_draws_images_or_says_why_it_cannot(run, tmp_path):
     out = tmp_path / "samples.npy"
     if not run.expected.samples:  # nothing to draw codes from (test_samplers fits one with --sampler)
@@ -267,7 +277,7 @@ def test_sample_draws_images_or_says_why_it_cannot(run, tmp_path):
     assert samples.std(axis=0).max() > 0  # five different draws
 
 
-@pytest.mark.parametrize("run", OWN, indirect=True)
+@pytest.mark.parametrize("run", grouped(OWN), indirect=True)
 def test_report_shows_every_picture_that_applies(run):
     result = invoke("report", run.run_dir)
     assert result.exit_code == 0, result.output
@@ -283,7 +293,7 @@ def test_report_shows_every_picture_that_applies(run):
     assert f"model '{run.preset}'" in page and "<h2>Training</h2>" in page and "<h2>Evaluation" in page
 
 
-@pytest.mark.parametrize("run", OWN, indirect=True)
+@pytest.mark.parametrize("run", grouped(OWN), indirect=True)
 def test_export_writes_a_savedmodel_with_its_signatures(run, tmp_path):
     from tensorflow.core.protobuf.saved_model_pb2 import SavedModel
 

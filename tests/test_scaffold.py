@@ -73,6 +73,7 @@ def test_new_plugin_refuses_bad_names_and_existing_directories(tmp_path):
     assert unknown.exit_code == 2 and "'priors' is not one of" in unknown.output
 
 
+@pytest.mark.slow
 def test_generated_prior_package_installs_lists_trains_and_passes_its_tests(tmp_path):
     package = tmp_path / "genkit-wide-normal"
     created = invoke("new-plugin", "wide_normal", "--kind", "prior", "--dir", str(package))

@@ -207,6 +207,7 @@ def _assert_same_training(a: dict, b: dict) -> None:
         np.testing.assert_allclose(np.asarray(weight_b), np.asarray(weight_a), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
     out = tmp_path / "mirrored.json"
     results = _finish(_run_worker(out, "mirrored", cpus=2), out)
@@ -214,6 +215,7 @@ def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
     _assert_same_training(results["one_device"], results["distributed"])
 
 
+@pytest.mark.slow
 def test_multi_worker_on_localhost_matches_one_device(tmp_path):
     import distributed_worker
 
