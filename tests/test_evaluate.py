@@ -160,6 +160,21 @@ def test_compiled_passes_fall_back_when_xla_cannot_compile():
         pytest.approx(np.sin(1.0))
 
 
+def test_small_evaluations_run_without_xla_and_agree_with_it(ppca_data):
+    """Under :data:`XLA_MIN_PAIRS` pairs the passes are plain graphs (XLA's compilation would cost
+    more than it saves). The two draw different samples (XLA's stateless random streams are not
+    the graph's), so the check uses the exact posterior, under which every sample's weight is p(x)."""
+    from genkit.results.evaluation import XLA_MIN_PAIRS, _iwae_plan, _log_px_batch
+
+    x, _ = ppca_data
+    model = exact_model()
+    (small, passes), (large, _) = (_iwae_plan(model, 10, 100, None, n) for n in (len(x), XLA_MIN_PAIRS))
+    assert isinstance(small, tf.types.experimental.PolymorphicFunction)
+    assert not isinstance(large, tf.types.experimental.PolymorphicFunction)  # the XLA pass, with its fallback
+    plain, xla = (_log_px_batch(fn, x[:100], None, passes, 3, 0, lambda: None) for fn in (small, large))
+    np.testing.assert_allclose(plain, xla, rtol=1e-5)
+
+
 def test_evaluate_reports_every_applicable_metric_for_given_arrays(ppca_data):
     """``genkit.evaluate`` on a model object and arrays: the ELBO terms, log p(x) close to the truth,
     and no label or factor metrics when the data have none."""
