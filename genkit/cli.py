@@ -82,8 +82,18 @@ def _interrupted(err: BaseException) -> int:
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn GenkitError into a clean message and exit code 2 (75 when a worker of the cluster was
-    lost; after its traceback with ``--debug``), a stop signal into one line and 130 or 143."""
+    lost; after its traceback with ``--debug``), a stop signal into one line and 130 or 143.
+    TensorFlow is imported (quietly) and the ``--import`` modules loaded before the command runs."""
+    return _guarded(command, tensorflow=True)
 
+
+def _user_errors_without_tensorflow(command: Callable[..., Any]) -> Callable[..., Any]:
+    """:func:`_user_errors` for a command that imports TensorFlow itself, only when it needs it
+    (still first thing when there are ``--import`` modules, which register plugins)."""
+    return _guarded(command, tensorflow=False)
+
+
+def _guarded(command: Callable[..., Any], tensorflow: bool) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from genkit.errors import GenkitError, WorkerLost
@@ -92,9 +102,10 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         root = click.get_current_context().find_root().params
         try:
             with signals.acting():  # a signal that came while the arguments were parsed stops here
-                from genkit.quiet import import_tensorflow_quietly
+                if tensorflow or root.get("imports"):
+                    from genkit.quiet import import_tensorflow_quietly
 
-                import_tensorflow_quietly()
+                    import_tensorflow_quietly()
                 from genkit.plugin.registry import import_plugins
 
                 for target in root.get("imports", ()):
@@ -262,7 +273,7 @@ def validate(spec_file: str, show: bool) -> None:
 
 @main.command(name="list")
 @click.argument("kind", required=False)
-@_user_errors
+@_user_errors_without_tensorflow
 def list_components(kind: str | None) -> None:
     """Print registered components (of KIND, or all) with their arguments and summaries."""
     from rich.console import Console
@@ -270,13 +281,17 @@ def list_components(kind: str | None) -> None:
     from rich.table import Table
 
     from genkit.errors import GenkitError
-    from genkit.plugin.registry import KINDS, registry
-    from genkit.plugin.signature import spec_arguments
+    from genkit.plugin.listing import installed_listing, registered_listing
+    from genkit.plugin.registry import KINDS
 
     if kind is not None:
         kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
         if kind not in KINDS:
             raise GenkitError(f"unknown component kind '{kind}'; kinds are: {', '.join(KINDS)}")
+    # installed components come from a cache when nothing changed since (no TensorFlow import);
+    # --import modules register in this process, so their listing is read from the registries
+    imported = click.get_current_context().find_root().params.get("imports")
+    listing = registered_listing() if imported else installed_listing()
     terminal = Console()
     # a terminal gets its own width; a pipe or file gets lines wide enough never to split a name
     console = terminal if terminal.is_terminal else Console(width=240)
@@ -284,10 +299,9 @@ def list_components(kind: str | None) -> None:
         table = Table(title=f"{name}s", title_justify="left", show_lines=False)
         for column in ("name", "arguments", "description", "package"):
             table.add_column(column, overflow="fold")
-        for entry in registry(name).entries():
-            arguments = ", ".join(a.describe() for a in spec_arguments(entry.obj)) or "-"
+        for row in listing[name]:
             # docstrings are text, not rich markup: "[style, softmax(logits)]" is shown as written
-            table.add_row(*(escape(cell) for cell in (entry.name, arguments, entry.summary, entry.origin)))
+            table.add_row(*(escape(cell) for cell in (row.name, row.arguments, row.summary, row.package)))
         console.print(table)
 
 

@@ -4,7 +4,7 @@ FID and precision/recall compare two sets of images in a network's feature space
 network, Inception-v3 trained on ImageNet, is a download and knows little of 28 x 28 digits or
 sprites; genkit trains a small convolutional classifier on the labelled training images instead
 and takes the activations of its last hidden layer as features. Its weights are cached (see
-:func:`cache_dir`), keyed by a hash of the training images and labels and of the network's
+:func:`genkit.cache.cache_dir`), keyed by a hash of the training images and labels and of the network's
 settings, so every evaluation on the same data uses the same network, trained once, and nothing
 is ever downloaded. The numbers are comparable only within this feature network: between models
 evaluated on the same data by the same genkit version, never with FIDs published elsewhere.
@@ -21,6 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from genkit.cache import cache_dir
+
 #: Part of the cache key: change it whenever the architecture or the training below changes.
 VERSION = 1
 #: Width of the feature layer.
@@ -30,18 +32,6 @@ EPOCHS = 5
 MAX_EXAMPLES = 20_000
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
-#: The environment variable that moves the cache.
-CACHE_VARIABLE = "GENKIT_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """Where trained feature networks are kept: ``$GENKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/genkit``,
-    else ``~/.cache/genkit``; feature networks go in its ``features`` folder."""
-    if os.environ.get(CACHE_VARIABLE):
-        return Path(os.environ[CACHE_VARIABLE])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genkit"
-
-
 def _content_key(x: np.ndarray, labels: np.ndarray, epochs: int, seed: int) -> str:
     """A hash of the training images and labels and of everything that shapes the network."""
     digest = hashlib.sha256(f"v{VERSION} {x.shape} {FEATURE_DIM} {epochs} {BATCH_SIZE} {LEARNING_RATE} "
