@@ -88,9 +88,14 @@ def test_nan_stops_naming_epoch_step_term_and_last_checkpoint(tmp_path, mode, te
     assert len(metric_rows(out)) == 1  # the bad epoch wrote no row
 
 
-def test_stop_freezes_the_weights_at_the_last_good_step():
+#: The NaN guard (a tf.cond around each phase's update, genkit.assembly.learning) in a graph and under XLA.
+GUARDS = pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+
+
+@GUARDS
+def test_stop_freezes_the_weights_at_the_last_good_step(jit_compile):
     """Steps after the bad one (inside the same epoch) must not update anything."""
-    spec = load_spec(_spec([4]))  # step 3 is bad
+    spec = load_spec(_spec([4], jit_compile=jit_compile))  # step 3 is bad
     data = prepare_data(spec)
     model = build(spec, data.data_shape)
     trainer = Trainer(model, spec.train, data.train)
@@ -110,9 +115,11 @@ def test_stop_freezes_the_weights_at_the_last_good_step():
     assert all(np.all(np.isfinite(w)) for w in after)
 
 
-def test_skip_counts_skipped_steps_and_keeps_metrics_finite(tmp_path):
+@GUARDS
+def test_skip_counts_skipped_steps_and_keeps_metrics_finite(tmp_path, jit_compile):
     bad_steps = [2, STEPS_PER_EPOCH + 1, STEPS_PER_EPOCH + 5]  # one in epoch 1, two in epoch 2
-    result = train(_spec([s + 1 for s in bad_steps], on_nan="skip"), tmp_path / "run", progress=False)
+    spec = _spec([s + 1 for s in bad_steps], on_nan="skip", jit_compile=jit_compile)
+    result = train(spec, tmp_path / "run", progress=False)
     rows = metric_rows(tmp_path / "run")
     assert [row["skipped_steps"] for row in rows] == [1, 2, 0]
     for row in rows:
@@ -121,12 +128,23 @@ def test_skip_counts_skipped_steps_and_keeps_metrics_finite(tmp_path):
     assert result.history[-1]["skipped_steps"] == 0
 
 
-def test_skip_leaves_the_optimizer_untouched_on_bad_steps():
-    spec = load_spec(_spec([2, 3], mode="gradient", on_nan="skip"))  # steps 1 and 2 bad
+@GUARDS
+def test_skip_leaves_the_optimizer_untouched_on_bad_steps(jit_compile):
+    spec = load_spec(_spec([2, 3], mode="gradient", on_nan="skip", jit_compile=jit_compile))  # steps 1, 2 bad
     data = prepare_data(spec)
-    trainer = Trainer(build(spec, data.data_shape), spec.train, data.train)
-    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in batches(data.train, 40)]
-    assert flags == [True, True, False, False, False, False]
+    model = build(spec, data.data_shape)
+    trainer = Trainer(model, spec.train, data.train)
+    initial = [w.copy() for w in model.get_weights()]
+    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in list(batches(data.train, 40))[:2]]
+    assert flags == [True, True] and int(trainer.optimizers[0].iterations.numpy()) == 0
+    trainable = {id(v) for v in model.trainable_variables}
+    for variable, old, new in zip(model.weights, initial, model.get_weights(), strict=True):
+        if id(variable) in trainable:
+            np.testing.assert_array_equal(old, new, err_msg=variable.path)
+    moments = [v for v in trainer.optimizers[0].variables if v.path.endswith(("_momentum", "_velocity"))]
+    assert moments and all(np.all(v.numpy() == 0) for v in moments)  # Adam's moments unmoved
+    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in list(batches(data.train, 40))[2:]]
+    assert flags == [False, False, False, False]
     assert int(trainer.optimizers[0].iterations.numpy()) == 4
 
 
