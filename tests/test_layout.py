@@ -17,7 +17,8 @@ import genkit
 ROOT = Path(genkit.__file__).parent
 
 #: The stages of the data flow, first to last. A module may import its own stage and earlier ones.
-#: ``cache``, ``errors``, ``quiet``, ``signals`` and ``version`` are ground-level modules (``signals`` imports ``errors``).
+#: ``cache``, ``errors``, ``quiet``, ``signals`` and ``version`` are ground-level modules
+#: (``signals`` imports ``errors``).
 STAGES = ["ground", "plugin", "spec", "assembly", "training", "results", "runs", "top"]
 GROUND = {"genkit.cache", "genkit.errors", "genkit.quiet", "genkit.signals", "genkit.version"}
 TOP = {"genkit", "genkit.cli", "genkit.testing", "genkit.scaffold"}
