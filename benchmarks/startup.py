@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_START = ROOT / "examples" / "vae_shapes.yaml"
+
+
 def genkit_command(*args: str) -> list[str]:
     """``genkit ARGS`` through this interpreter's console script (``python -m genkit.cli`` without one)."""
     script = Path(sys.executable).with_name("genkit")

@@ -88,6 +88,14 @@ def test_nan_stops_naming_epoch_step_term_and_last_checkpoint(tmp_path, mode, te
     assert len(metric_rows(out)) == 1  # the bad epoch wrote no row
 
 
+def assert_trainable_weights_are(model, expected: list[np.ndarray]) -> None:
+    """Every trainable weight of ``model`` equals its array in ``expected`` (``model.get_weights()`` order)."""
+    trainable = {id(v) for v in model.trainable_variables}
+    for variable, old, new in zip(model.weights, expected, model.get_weights(), strict=True):
+        if id(variable) in trainable:
+            np.testing.assert_array_equal(old, new, err_msg=variable.path)
+
+
 #: The NaN guard (a tf.cond around each phase's update, genkit.assembly.learning) in a graph and under XLA.
 GUARDS = pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 
@@ -106,13 +114,9 @@ def test_stop_freezes_the_weights_at_the_last_good_step(jit_compile):
     for batch in list(batches(data.train, 40))[2:]:
         out = trainer.compiled.train_step(batch)
         assert bool(out["_skipped"])
-    after = model.get_weights()
-    trainable = {id(v) for v in model.trainable_variables}
-    for variable, old, new in zip(model.weights, before, after, strict=True):
-        if id(variable) in trainable:
-            np.testing.assert_array_equal(old, new, err_msg=variable.path)
+    assert_trainable_weights_are(model, before)
     assert int(trainer.optimizers[0].iterations.numpy()) == iterations
-    assert all(np.all(np.isfinite(w)) for w in after)
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
 @GUARDS
@@ -135,15 +139,13 @@ def test_skip_leaves_the_optimizer_untouched_on_bad_steps(jit_compile):
     model = build(spec, data.data_shape)
     trainer = Trainer(model, spec.train, data.train)
     initial = [w.copy() for w in model.get_weights()]
-    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in list(batches(data.train, 40))[:2]]
+    epoch = list(batches(data.train, 40))
+    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in epoch[:2]]
     assert flags == [True, True] and int(trainer.optimizers[0].iterations.numpy()) == 0
-    trainable = {id(v) for v in model.trainable_variables}
-    for variable, old, new in zip(model.weights, initial, model.get_weights(), strict=True):
-        if id(variable) in trainable:
-            np.testing.assert_array_equal(old, new, err_msg=variable.path)
+    assert_trainable_weights_are(model, initial)
     moments = [v for v in trainer.optimizers[0].variables if v.path.endswith(("_momentum", "_velocity"))]
     assert moments and all(np.all(v.numpy() == 0) for v in moments)  # Adam's moments unmoved
-    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in list(batches(data.train, 40))[2:]]
+    flags = [bool(trainer.compiled.train_step(b)["_skipped"]) for b in epoch[2:]]
     assert flags == [False, False, False, False]
     assert int(trainer.optimizers[0].iterations.numpy()) == 4
 

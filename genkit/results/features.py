@@ -32,6 +32,8 @@ EPOCHS = 5
 MAX_EXAMPLES = 20_000
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
+
+
 def _content_key(x: np.ndarray, labels: np.ndarray, epochs: int, seed: int) -> str:
     """A hash of the training images and labels and of everything that shapes the network."""
     digest = hashlib.sha256(f"v{VERSION} {x.shape} {FEATURE_DIM} {epochs} {BATCH_SIZE} {LEARNING_RATE} "
